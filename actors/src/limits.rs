@@ -1,0 +1,23 @@
+//! The per-account and per-socket limits of SPEC 7 that the fabric enforces.
+
+use crate::outbox::OutboxLimits;
+use crate::rate_limit::RateLimit;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections_per_account: usize,
+    pub max_bindings_per_socket: usize,
+    pub rate: RateLimit,
+    pub outbox: OutboxLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections_per_account: 5000,
+            max_bindings_per_socket: 500,
+            rate: RateLimit::default(),
+            outbox: OutboxLimits::default(),
+        }
+    }
+}

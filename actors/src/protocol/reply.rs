@@ -1,0 +1,128 @@
+//! Server → client frames: replies, and event frames built from a per-route head and a
+//! per-event tail so that an event is serialised once however many sockets receive it.
+
+use serde_json::{Value, json};
+
+use super::ProtocolError;
+use crate::event::Event;
+use crate::outbox::TextFrame;
+
+/// A fresh 32-hex request id, for frames that carried none.
+pub fn fresh_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn request_id_value(request_id: Option<&Value>) -> Value {
+    request_id
+        .cloned()
+        .unwrap_or_else(|| Value::String(fresh_request_id()))
+}
+
+pub fn success(request_id: Option<&Value>, data: Value) -> TextFrame {
+    frame(json!({
+        "action": "reply",
+        "request_id": request_id_value(request_id),
+        "status": "success",
+        "data": data,
+    }))
+}
+
+pub fn error(request_id: Option<&Value>, error: &ProtocolError) -> TextFrame {
+    frame(json!({
+        "action": "reply",
+        "request_id": request_id_value(request_id),
+        "status": "error",
+        "data": {"errors": [error.to_string()]},
+    }))
+}
+
+fn frame(value: Value) -> TextFrame {
+    TextFrame::from(value.to_string())
+}
+
+/// The part of an event frame that depends only on the binding:
+/// `{"action":"event","subscribed_key":…,"subscription_key":…,`
+pub fn event_head(subscribed_key: &str, subscription_key: &str) -> String {
+    format!(
+        r#"{{"action":"event","subscribed_key":{},"subscription_key":{},"#,
+        json_string(subscribed_key),
+        json_string(subscription_key)
+    )
+}
+
+/// The part of an event frame that depends only on the event:
+/// `"name":…,"routing_key":…,"data":…}`
+pub fn event_tail(event: &Event) -> String {
+    let data = std::str::from_utf8(&event.data).unwrap_or("{}");
+    format!(
+        r#""name":{},"routing_key":{},"data":{}}}"#,
+        json_string(&event.name),
+        json_string(&event.routing_key),
+        data
+    )
+}
+
+pub fn event_frame(head: &str, tail: &str) -> TextFrame {
+    let mut text = String::with_capacity(head.len() + tail.len());
+    text.push_str(head);
+    text.push_str(tail);
+    TextFrame::from(text)
+}
+
+fn json_string(text: &str) -> String {
+    Value::String(text.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn replies_echo_the_request_id() {
+        let reply = success(Some(&json!("r5")), json!({"response":"pong"}));
+        let value: Value = serde_json::from_str(reply.as_str()).unwrap();
+        assert_eq!(
+            value,
+            json!({"action":"reply","request_id":"r5","status":"success","data":{"response":"pong"}})
+        );
+    }
+
+    #[test]
+    fn replies_without_request_id_get_a_fresh_one() {
+        let reply = error(None, &ProtocolError::InvalidJson);
+        let value: Value = serde_json::from_str(reply.as_str()).unwrap();
+        let id = value["request_id"].as_str().unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(value["data"], json!({"errors":["invalid json"]}));
+        assert_eq!(value["status"], json!("error"));
+    }
+
+    #[test]
+    fn event_frames_join_head_and_tail() {
+        let event = Event {
+            routing_key: "call.a.CHANNEL_CREATE.x%40y".into(),
+            name: "CHANNEL_CREATE".into(),
+            data: Bytes::from_static(br#"{"call_id":"x@y"}"#),
+            account_id: None,
+            deliverable: true,
+        };
+        let frame = event_frame(
+            &event_head("call.CHANNEL_CREATE.*", "call.a.CHANNEL_CREATE.*"),
+            &event_tail(&event),
+        );
+        let value: Value = serde_json::from_str(frame.as_str()).unwrap();
+        assert_eq!(
+            value,
+            json!({"action":"event","subscribed_key":"call.CHANNEL_CREATE.*",
+                "subscription_key":"call.a.CHANNEL_CREATE.*","name":"CHANNEL_CREATE",
+                "routing_key":"call.a.CHANNEL_CREATE.x%40y","data":{"call_id":"x@y"}})
+        );
+        assert!(
+            frame
+                .as_str()
+                .starts_with(r#"{"action":"event","subscribed_key""#)
+        );
+    }
+}

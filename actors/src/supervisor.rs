@@ -1,0 +1,364 @@
+//! The supervisor: opens a session actor per socket (linked, so it hears how each one ends),
+//! tracks every session per account in connect order, enforces the per-account connection
+//! limit, answers REST queries by asking the sessions themselves, and cleans up after a session
+//! whatever way it ended: close, error or panic.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use crate::account::AccountId;
+use crate::fabric::Fabric;
+use crate::outbox::{CloseReason, Outbox};
+use crate::router::SessionKey;
+use crate::session::{Session, SessionArgs, SessionInfo, SessionMsg};
+
+/// Unix seconds → gregorian seconds (KAZOO's timestamps count from year 0).
+const GREGORIAN_OFFSET: u64 = 62_167_219_200;
+
+/// How long the supervisor's query tasks wait for one session to describe itself.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub enum SupervisorMsg {
+    /// A socket was accepted: start its session.
+    Open {
+        peer: SocketAddr,
+        reply: RpcReplyPort<Result<OpenedSession, ActorProcessingErr>>,
+    },
+    /// A session's first successful frame: count it against its account's connection limit.
+    /// Answers false when the limit is reached (the session then stays unauthenticated).
+    Authenticate {
+        session: SessionKey,
+        account: AccountId,
+        reply: RpcReplyPort<bool>,
+    },
+    /// The sockets that authenticated as `account`, oldest first.
+    List {
+        account: AccountId,
+        page: PageRequest,
+        reply: RpcReplyPort<Result<Page, QueryError>>,
+    },
+    /// One socket of `account`.
+    Find {
+        account: AccountId,
+        socket_id: String,
+        reply: RpcReplyPort<Option<SessionInfo>>,
+    },
+    /// Close one socket of `account` (4000) and answer its last state.
+    Kick {
+        account: AccountId,
+        socket_id: String,
+        reply: RpcReplyPort<Option<SessionInfo>>,
+    },
+    /// Ask every socket to close (shutdown: 1001).
+    CloseAll(CloseReason),
+    /// How many sessions are open.
+    Count(RpcReplyPort<usize>),
+}
+
+pub struct OpenedSession {
+    pub session: ActorRef<SessionMsg>,
+    pub id: Arc<str>,
+    pub outbox: Arc<Outbox>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// `None`: the whole list.
+    pub size: Option<usize>,
+    /// The socket id the page starts at.
+    pub start_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub sockets: Vec<SessionInfo>,
+    /// The first socket of the next page, when more remain.
+    pub next_start_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("unknown start_key {0}")]
+    UnknownStartKey(String),
+}
+
+struct Entry {
+    actor: ActorRef<SessionMsg>,
+    id: Arc<str>,
+    outbox: Arc<Outbox>,
+    account: Option<AccountId>,
+}
+
+pub struct SupervisorState {
+    fabric: Arc<Fabric>,
+    next_key: SessionKey,
+    sessions: HashMap<SessionKey, Entry>,
+    by_actor: HashMap<ActorId, SessionKey>,
+    by_id: HashMap<Arc<str>, SessionKey>,
+    /// Authenticated sessions per account; keys grow with connect order.
+    by_account: HashMap<AccountId, BTreeSet<SessionKey>>,
+}
+
+pub struct Supervisor;
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = Arc<Fabric>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        fabric: Arc<Fabric>,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        Ok(SupervisorState {
+            fabric,
+            next_key: 0,
+            sessions: HashMap::new(),
+            by_actor: HashMap::new(),
+            by_id: HashMap::new(),
+            by_account: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::Open { peer, reply } => {
+                let _ = reply.send(state.open(myself, peer).await);
+            }
+            SupervisorMsg::Authenticate {
+                session,
+                account,
+                reply,
+            } => {
+                let _ = reply.send(state.authenticate(session, account));
+            }
+            SupervisorMsg::List {
+                account,
+                page,
+                reply,
+            } => state.list(account, page, reply),
+            SupervisorMsg::Find {
+                account,
+                socket_id,
+                reply,
+            } => {
+                let session = state.session_of(&account, &socket_id);
+                ask(session, reply, SessionMsg::Describe);
+            }
+            SupervisorMsg::Kick {
+                account,
+                socket_id,
+                reply,
+            } => {
+                let session = state.session_of(&account, &socket_id);
+                ask(session, reply, SessionMsg::Kick);
+            }
+            SupervisorMsg::CloseAll(reason) => {
+                for entry in state.sessions.values() {
+                    entry.outbox.close(reason);
+                }
+            }
+            SupervisorMsg::Count(reply) => {
+                let _ = reply.send(state.sessions.len());
+            }
+        }
+        Ok(())
+    }
+
+    // The default stops the supervisor when any child exits; a session ending is routine.
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, _) => state.forget(cell.get_id(), false),
+            SupervisionEvent::ActorFailed(cell, error) => {
+                tracing::error!(%error, "session failed");
+                state.forget(cell.get_id(), true)
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    async fn open(
+        &mut self,
+        myself: ActorRef<SupervisorMsg>,
+        peer: SocketAddr,
+    ) -> Result<OpenedSession, ActorProcessingErr> {
+        let key = self.next_key;
+        self.next_key += 1;
+        let id: Arc<str> = Arc::from(format!("{:032x}", rand::random::<u128>()));
+        let outbox = Arc::new(Outbox::new(
+            self.fabric.limits.outbox,
+            self.fabric.metrics.clone(),
+        ));
+        let args = SessionArgs {
+            fabric: self.fabric.clone(),
+            supervisor: myself.clone(),
+            key,
+            id: id.clone(),
+            peer,
+            connected_at: gregorian_now(),
+            outbox: outbox.clone(),
+        };
+        let (actor, _) = Actor::spawn_linked(None, Session, args, myself.get_cell()).await?;
+        self.by_actor.insert(actor.get_id(), key);
+        self.by_id.insert(id.clone(), key);
+        self.sessions.insert(
+            key,
+            Entry {
+                actor: actor.clone(),
+                id: id.clone(),
+                outbox: outbox.clone(),
+                account: None,
+            },
+        );
+        let metrics = &self.fabric.metrics;
+        metrics.connections.inc();
+        metrics.connections_total.inc();
+        Ok(OpenedSession {
+            session: actor,
+            id,
+            outbox,
+        })
+    }
+
+    fn authenticate(&mut self, session: SessionKey, account: AccountId) -> bool {
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            return false;
+        };
+        let sockets = self.by_account.entry(account.clone()).or_default();
+        if sockets.len() >= self.fabric.limits.max_connections_per_account {
+            if sockets.is_empty() {
+                self.by_account.remove(&account);
+            }
+            return false;
+        }
+        sockets.insert(session);
+        entry.account = Some(account);
+        self.fabric.metrics.authenticated_connections.inc();
+        true
+    }
+
+    fn session_of(&self, account: &AccountId, socket_id: &str) -> Option<ActorRef<SessionMsg>> {
+        let key = self.by_id.get(socket_id)?;
+        let entry = self.sessions.get(key)?;
+        (entry.account.as_ref() == Some(account)).then(|| entry.actor.clone())
+    }
+
+    fn list(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+        reply: RpcReplyPort<Result<Page, QueryError>>,
+    ) {
+        let empty = BTreeSet::new();
+        let sockets = self.by_account.get(&account).unwrap_or(&empty);
+        let start = match &page.start_key {
+            None => None,
+            Some(start_key) => match self.by_id.get(start_key.as_str()) {
+                Some(key) if sockets.contains(key) => Some(*key),
+                _ => {
+                    let _ = reply.send(Err(QueryError::UnknownStartKey(start_key.clone())));
+                    return;
+                }
+            },
+        };
+        let from = sockets.range(start.unwrap_or(0)..);
+        let size = page.size.unwrap_or(usize::MAX);
+        let mut actors = Vec::new();
+        let mut next_start_key = None;
+        for key in from {
+            let entry = &self.sessions[key];
+            if actors.len() == size {
+                next_start_key = Some(entry.id.to_string());
+                break;
+            }
+            actors.push(entry.actor.clone());
+        }
+        tokio::spawn(async move {
+            let mut sockets = Vec::with_capacity(actors.len());
+            for actor in actors {
+                if let Some(info) = describe(&actor, SessionMsg::Describe).await {
+                    sockets.push(info);
+                }
+            }
+            let _ = reply.send(Ok(Page {
+                sockets,
+                next_start_key,
+            }));
+        });
+    }
+
+    fn forget(&mut self, actor: ActorId, failed: bool) {
+        let Some(key) = self.by_actor.remove(&actor) else {
+            return;
+        };
+        let Some(entry) = self.sessions.remove(&key) else {
+            return;
+        };
+        if failed {
+            entry.outbox.close(CloseReason::InternalError);
+        }
+        self.by_id.remove(&entry.id);
+        if let Some(account) = entry.account {
+            if let Some(sockets) = self.by_account.get_mut(&account) {
+                sockets.remove(&key);
+                if sockets.is_empty() {
+                    self.by_account.remove(&account);
+                }
+            }
+            self.fabric.metrics.authenticated_connections.dec();
+        }
+        self.fabric.router.remove_session(key);
+        self.fabric.metrics.connections.dec();
+    }
+}
+
+/// Answers from a session without making the supervisor wait for it.
+fn ask(
+    session: Option<ActorRef<SessionMsg>>,
+    reply: RpcReplyPort<Option<SessionInfo>>,
+    message: fn(RpcReplyPort<SessionInfo>) -> SessionMsg,
+) {
+    let Some(session) = session else {
+        let _ = reply.send(None);
+        return;
+    };
+    tokio::spawn(async move {
+        let _ = reply.send(describe(&session, message).await);
+    });
+}
+
+async fn describe(
+    session: &ActorRef<SessionMsg>,
+    message: fn(RpcReplyPort<SessionInfo>) -> SessionMsg,
+) -> Option<SessionInfo> {
+    match session.call(message, Some(DESCRIBE_TIMEOUT)).await {
+        Ok(ractor::rpc::CallResult::Success(info)) => Some(info),
+        _ => None,
+    }
+}
+
+fn gregorian_now() -> u64 {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    unix + GREGORIAN_OFFSET
+}

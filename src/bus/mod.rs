@@ -1,0 +1,48 @@
+//! Where events travel (SPEC 5, 8). A node alone uses the embedded bus: a published event goes
+//! straight to this node's router. Cluster mode (RabbitMQ) is another variant of [`Bus`].
+
+use std::sync::Arc;
+
+use switchyard_actors::event::Event;
+use switchyard_actors::router::Router;
+
+pub enum Bus {
+    Embedded(EmbeddedBus),
+}
+
+impl Bus {
+    pub fn embedded(fabric: Arc<switchyard_actors::fabric::Fabric>) -> Self {
+        Bus::Embedded(EmbeddedBus { fabric })
+    }
+
+    /// Publishes a batch that was already validated whole; answers how many were accepted.
+    pub async fn publish(&self, events: Vec<Event>) -> usize {
+        match self {
+            Bus::Embedded(bus) => bus.publish(&events),
+        }
+    }
+
+    /// Whether events can flow (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        match self {
+            Bus::Embedded(_) => true,
+        }
+    }
+}
+
+pub struct EmbeddedBus {
+    fabric: Arc<switchyard_actors::fabric::Fabric>,
+}
+
+impl EmbeddedBus {
+    fn router(&self) -> &Router {
+        &self.fabric.router
+    }
+
+    fn publish(&self, events: &[Event]) -> usize {
+        for event in events {
+            self.router().publish(event);
+        }
+        events.len()
+    }
+}

@@ -1,0 +1,203 @@
+//! The command line (SPEC 1). `serve` flags are taken as raw strings: parsing, validation and the
+//! one-line error for a bad value live in [`crate::config`], which layers them over the config
+//! file and the environment.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A real-time event fabric for telecom platforms, wire-compatible with KAZOO websockets"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// Parsed once at start; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node: websockets on --ws-listen, REST on --http-listen.
+    ///
+    /// Settings, lowest to highest precedence: built-in defaults, the TOML file given with
+    /// --config, SWITCHYARD_<KEY> environment variables (e.g. SWITCHYARD_WS_LISTEN;
+    /// SWITCHYARD_JWT_PUBLIC_KEYS is comma-separated), these flags. Durations are seconds, or a
+    /// number with a unit: 500ms, 30s, 5m, 1h. A bad value stops the node with one line naming it.
+    Serve(ServeArgs),
+    /// Print a token (HS256, signed with the node's secret) for an account.
+    Token(TokenArgs),
+}
+
+/// `serve` flags, as typed; see [`crate::config`].
+#[derive(Debug, Default, Clone, Args)]
+pub struct ServeArgs {
+    /// TOML file of settings; keys are the snake_case setting names, e.g. ws_listen = "0.0.0.0:5555"
+    /// [env: SWITCHYARD_CONFIG] [default: none]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+
+    /// Address:port for websocket clients; any path upgrades [default: 127.0.0.1:5555]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub ws_listen: Option<String>,
+
+    /// Address:port for the REST API [default: 127.0.0.1:8000]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub http_listen: Option<String>,
+
+    /// Event bus: "embedded" (this node alone) or an amqp:// or amqps:// RabbitMQ URL
+    /// [default: embedded]
+    #[arg(long, value_name = "embedded|URL")]
+    pub bus: Option<String>,
+
+    /// This node's name in the cluster [default: switchyard@HOSTNAME]
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// HS256 signing secret; created (mode 0600) with a random secret if absent
+    /// [default: .switchyard/secret]
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<String>,
+
+    /// Account directory (JSON: parents and superduper accounts), reread on SIGHUP
+    /// [default: none: each token acts on its own account only]
+    #[arg(long, value_name = "FILE")]
+    pub accounts_file: Option<String>,
+
+    /// PEM file of an RS256 public key whose tokens are accepted (e.g. KAZOO's); repeat for
+    /// several keys [default: none]
+    #[arg(long = "jwt-public-key", value_name = "FILE")]
+    pub jwt_public_key: Vec<String>,
+
+    /// Websocket connections allowed from one IP address; more are refused with HTTP 429
+    /// [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_ip: Option<String>,
+
+    /// Authenticated sockets allowed per account [default: 5000]
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_account: Option<String>,
+
+    /// Bindings one socket may hold [default: 500]
+    #[arg(long, value_name = "N")]
+    pub max_bindings_per_socket: Option<String>,
+
+    /// Requests a socket may send in a burst before rate limiting [default: 100]
+    #[arg(long, value_name = "N")]
+    pub rate_limit_burst: Option<String>,
+
+    /// Requests per second a socket's rate limit refills [default: 10]
+    #[arg(long, value_name = "N")]
+    pub rate_limit_per_second: Option<String>,
+
+    /// Largest websocket frame accepted from a client; larger closes with 1009 [default: 65536]
+    #[arg(long, value_name = "BYTES")]
+    pub max_frame_bytes: Option<String>,
+
+    /// Frames queued for one slow socket before the slow-consumer policy applies [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub outbound_queue_frames: Option<String>,
+
+    /// Bytes queued for one slow socket before the slow-consumer policy applies
+    /// [default: 1048576]
+    #[arg(long, value_name = "BYTES")]
+    pub outbound_queue_bytes: Option<String>,
+
+    /// What to do when a socket's queue is full: "disconnect" (close 1008) or "drop_oldest"
+    /// [default: disconnect]
+    #[arg(long, value_name = "POLICY")]
+    pub slow_consumer_policy: Option<String>,
+
+    /// How often the server pings each socket [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub ping_interval: Option<String>,
+
+    /// Close an idle socket (1001) after this long [default: 3600s]
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+
+    /// On SIGTERM/SIGINT, how long to wait for sockets to close; 0 does not wait [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
+
+    /// How long a REST request waits for an answer from the fabric before a 503 [default: 5s]
+    #[arg(long, value_name = "DURATION")]
+    pub query_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Account id the token speaks for (32 lowercase hex characters)
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub account: String,
+
+    /// Lifetime of the token in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub ttl: u64,
+
+    /// The node's HS256 secret file (as --secret-file of serve); never created by this command
+    #[arg(long, value_name = "FILE", default_value = ".switchyard/secret")]
+    pub secret_file: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_parse_as_raw_strings() {
+        let cli = Cli::try_parse_from([
+            "switchyard",
+            "serve",
+            "--ws-listen",
+            "0.0.0.0:1",
+            "--jwt-public-key",
+            "a.pem",
+            "--jwt-public-key",
+            "b.pem",
+            "--idle-timeout",
+            "5m",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.ws_listen.as_deref(), Some("0.0.0.0:1"));
+        assert_eq!(args.jwt_public_key, ["a.pem", "b.pem"]);
+        assert_eq!(args.idle_timeout.as_deref(), Some("5m"));
+        assert_eq!(args.bus, None);
+    }
+
+    #[test]
+    fn every_serve_flag_states_its_default() {
+        let mut cli = Cli::command();
+        let serve = cli.find_subcommand_mut("serve").unwrap();
+        for arg in serve.get_arguments() {
+            if arg.get_id() == "help" {
+                continue;
+            }
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.contains("[default: "), "--{}: {help}", arg.get_id());
+        }
+    }
+
+    #[test]
+    fn token_defaults() {
+        let cli = Cli::try_parse_from(["switchyard", "token", "--account", "x"]).unwrap();
+        let Command::Token(args) = cli.command else {
+            panic!("not token")
+        };
+        assert_eq!(args.ttl, 3600);
+        assert_eq!(args.secret_file, PathBuf::from(".switchyard/secret"));
+        assert!(Cli::try_parse_from(["switchyard", "token"]).is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! One function per REST request (SPEC 6). Each authenticates and authorizes, asks the fabric
+//! by message with a deadline, and renders the envelope. Checks run in the spec's order:
+//! 401, 403, 404, 400, 503.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use ractor::rpc::CallResult;
+use serde_json::{Map, Value, json};
+use warp::http::StatusCode;
+use warp::http::header::{CONTENT_TYPE, HeaderValue};
+use warp::reply::Response;
+
+use switchyard_actors::account::AccountId;
+use switchyard_actors::bindings;
+use switchyard_actors::event::{BusMessage, Event};
+use switchyard_actors::supervisor::{PageRequest, QueryError, SupervisorMsg};
+
+use super::HttpContext;
+use super::envelope::Envelope;
+use super::metrics;
+
+/// A request refused, with its status and message.
+pub struct Refusal(pub StatusCode, pub String);
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self(status, message.into())
+    }
+    fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid credentials")
+    }
+    fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden")
+    }
+    fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node did not answer in time",
+        )
+    }
+}
+
+pub type Answer = Result<Response, Refusal>;
+
+pub fn catalogue(envelope: &Envelope) -> Answer {
+    Ok(envelope.success(bindings::catalogue()))
+}
+
+pub async fn list_sockets(
+    ctx: &HttpContext,
+    envelope: &Envelope<'_>,
+    token: Option<&str>,
+    account: &str,
+    query: &HashMap<String, String>,
+) -> Answer {
+    let account = authorize(ctx, token, account)?;
+    let page = page_request(query)?;
+    let answer = ctx
+        .supervisor
+        .call(
+            |reply| SupervisorMsg::List {
+                account,
+                page,
+                reply,
+            },
+            Some(ctx.query_timeout),
+        )
+        .await;
+    let page = match answer {
+        Ok(CallResult::Success(Ok(page))) => page,
+        Ok(CallResult::Success(Err(QueryError::UnknownStartKey(key)))) => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                format!("unknown start_key {key}"),
+            ));
+        }
+        _ => return Err(Refusal::unavailable()),
+    };
+    let mut extra = Map::new();
+    if query.contains_key("page_size") || query.contains_key("start_key") {
+        extra.insert("page_size".into(), json!(page.sockets.len()));
+    }
+    if let Some(next) = page.next_start_key {
+        extra.insert("next_start_key".into(), json!(next));
+    }
+    Ok(envelope.success_with(json!(page.sockets), extra))
+}
+
+pub async fn get_socket(
+    ctx: &HttpContext,
+    envelope: &Envelope<'_>,
+    token: Option<&str>,
+    account: &str,
+    socket_id: &str,
+    kick: bool,
+) -> Answer {
+    let account = authorize(ctx, token, account)?;
+    let socket_id = socket_id.to_string();
+    let answer = ctx
+        .supervisor
+        .call(
+            |reply| {
+                if kick {
+                    SupervisorMsg::Kick {
+                        account,
+                        socket_id,
+                        reply,
+                    }
+                } else {
+                    SupervisorMsg::Find {
+                        account,
+                        socket_id,
+                        reply,
+                    }
+                }
+            },
+            Some(ctx.query_timeout),
+        )
+        .await;
+    match answer {
+        Ok(CallResult::Success(Some(info))) => Ok(envelope.success(json!(info))),
+        Ok(CallResult::Success(None)) => {
+            Err(Refusal::new(StatusCode::NOT_FOUND, "socket not found"))
+        }
+        _ => Err(Refusal::unavailable()),
+    }
+}
+
+pub async fn publish_events(
+    ctx: &HttpContext,
+    envelope: &Envelope<'_>,
+    token: Option<&str>,
+    body: &Bytes,
+) -> Answer {
+    let caller = authenticate(ctx, token)?;
+    if !ctx.fabric.authority.is_superduper(&caller) {
+        return Err(Refusal::forbidden());
+    }
+    let events =
+        parse_events(body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
+    let accepted = ctx.bus.publish(events).await;
+    Ok(envelope.success(json!({"accepted": accepted})))
+}
+
+pub fn metrics(ctx: &HttpContext) -> Answer {
+    let mut response = Response::new(metrics::render(&ctx.fabric.metrics).into());
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(response)
+}
+
+pub fn health(envelope: &Envelope, healthy: bool, what: &str) -> Answer {
+    if healthy {
+        Ok(envelope.success(json!({ what: true })))
+    } else {
+        Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not {what}"),
+        ))
+    }
+}
+
+fn authenticate(ctx: &HttpContext, token: Option<&str>) -> Result<AccountId, Refusal> {
+    let token = token.ok_or_else(Refusal::unauthorized)?;
+    ctx.fabric
+        .authority
+        .authenticate(token)
+        .map_err(|_| Refusal::unauthorized())
+}
+
+/// 401 without a good token, 403 when the caller may not act on `account`.
+fn authorize(ctx: &HttpContext, token: Option<&str>, account: &str) -> Result<AccountId, Refusal> {
+    let caller = authenticate(ctx, token)?;
+    let Ok(account) = AccountId::parse(account) else {
+        return Err(Refusal::new(StatusCode::NOT_FOUND, "unknown account id"));
+    };
+    if ctx.fabric.authority.may_act_on(&caller, &account) {
+        Ok(account)
+    } else {
+        Err(Refusal::forbidden())
+    }
+}
+
+fn page_request(query: &HashMap<String, String>) -> Result<PageRequest, Refusal> {
+    let size = match query.get("page_size") {
+        None => None,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(size @ 1..=1000) => Some(size),
+            _ => {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "page_size must be a whole number from 1 to 1000",
+                ));
+            }
+        },
+    };
+    Ok(PageRequest {
+        size,
+        start_key: query.get("start_key").cloned(),
+    })
+}
+
+/// One bus message, an array of them, or newline-delimited ones; refused whole when any one
+/// is bad, naming the first.
+fn parse_events(body: &Bytes) -> Result<Vec<Event>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
+    if text.trim().is_empty() {
+        return Err(
+            "the body is empty: send a bus message, an array of them, or one per line".into(),
+        );
+    }
+    let messages: Vec<Value> = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(messages)) => messages,
+        Ok(message) => vec![message],
+        Err(_) => text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(at, line)| {
+                serde_json::from_str(line)
+                    .map_err(|error| format!("line {}: invalid JSON: {error}", at + 1))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    messages
+        .into_iter()
+        .enumerate()
+        .map(|(at, message)| {
+            let message: BusMessage = serde_json::from_value(message)
+                .map_err(|error| format!("message {at}: {error}"))?;
+            Event::from_bus(message).map_err(|error| format!("message {at}: {error}"))
+        })
+        .collect()
+}

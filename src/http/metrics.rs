@@ -1,0 +1,91 @@
+//! `GET /metrics`: the fabric's counters as Prometheus text.
+
+use std::fmt::Write;
+
+use switchyard_actors::metrics::Metrics;
+
+pub fn render(metrics: &Metrics) -> String {
+    let gauges = [
+        (
+            "switchyard_connections",
+            "Open websocket sessions.",
+            metrics.connections.get(),
+        ),
+        (
+            "switchyard_authenticated_connections",
+            "Sessions that have authenticated.",
+            metrics.authenticated_connections.get(),
+        ),
+        (
+            "switchyard_bindings",
+            "Client bindings held over all sessions.",
+            metrics.bindings.get(),
+        ),
+        (
+            "switchyard_routes",
+            "Distinct internal routes in the topic index.",
+            metrics.routes.get(),
+        ),
+    ];
+    let counters = [
+        (
+            "switchyard_connections_total",
+            "Websocket sessions opened.",
+            metrics.connections_total.get(),
+        ),
+        (
+            "switchyard_events_in_total",
+            "Events accepted from the bus.",
+            metrics.events_in.get(),
+        ),
+        (
+            "switchyard_events_undeliverable_total",
+            "Accepted events no client can receive.",
+            metrics.events_undeliverable.get(),
+        ),
+        (
+            "switchyard_deliveries_total",
+            "Event frames queued to sockets.",
+            metrics.deliveries.get(),
+        ),
+        (
+            "switchyard_frames_in_total",
+            "Text frames received from clients.",
+            metrics.frames_in.get(),
+        ),
+        (
+            "switchyard_error_replies_total",
+            "Error replies sent to clients.",
+            metrics.errors_replied.get(),
+        ),
+        (
+            "switchyard_rate_limited_total",
+            "Frames refused by the per-socket rate limit.",
+            metrics.rate_limited.get(),
+        ),
+        (
+            "switchyard_frames_dropped_total",
+            "Frames dropped by the drop_oldest policy.",
+            metrics.frames_dropped.get(),
+        ),
+        (
+            "switchyard_slow_consumer_disconnects_total",
+            "Sockets closed because their outbound queue overflowed.",
+            metrics.slow_consumer_disconnects.get(),
+        ),
+    ];
+    let mut text = String::with_capacity(2048);
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    text
+}

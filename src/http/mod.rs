@@ -1,0 +1,219 @@
+//! The REST edge (SPEC 6), on warp. One catch-all filter hands (method, path, query, headers,
+//! body) to [`routes::resolve`] and the matching handler, so that the order of checks is ours
+//! rather than warp's rejection ranking.
+
+mod envelope;
+mod handlers;
+mod metrics;
+mod routes;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use ractor::ActorRef;
+use tokio::net::TcpListener;
+use warp::Filter;
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::reply::Response;
+
+use switchyard_actors::fabric::Fabric;
+use switchyard_actors::protocol::reply::fresh_request_id;
+use switchyard_actors::supervisor::SupervisorMsg;
+
+use crate::bus::Bus;
+use envelope::Envelope;
+use handlers::Refusal;
+use routes::{Route, RouteError};
+
+/// The largest request body taken (`POST /v2/events`).
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+pub struct HttpContext {
+    pub fabric: Arc<Fabric>,
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub bus: Arc<Bus>,
+    pub query_timeout: Duration,
+}
+
+/// Serves REST until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<HttpContext>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    warp::serve(api(ctx))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+}
+
+pub fn api(
+    ctx: Arc<HttpContext>,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(
+            move |method, path: warp::path::FullPath, query: String, headers, body| {
+                let ctx = ctx.clone();
+                async move { answer(&ctx, method, path.as_str(), &query, &headers, body).await }
+            },
+        )
+}
+
+async fn answer<S, B>(
+    ctx: &HttpContext,
+    method: Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(fresh_request_id);
+    let envelope = Envelope {
+        node: &ctx.fabric.node_name,
+        request_id: &request_id,
+    };
+    let token = token(headers);
+    let route = match routes::resolve(&method, path) {
+        Ok(route) => route,
+        Err(RouteError::NotFound) => return envelope.error(StatusCode::NOT_FOUND, "not found"),
+        Err(RouteError::MethodNotAllowed) => {
+            return envelope.error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        }
+    };
+    let answered = match route {
+        Route::Catalogue => handlers::catalogue(&envelope),
+        Route::AccountSockets { account } => {
+            let query = parse_query(query);
+            handlers::list_sockets(ctx, &envelope, token, &account, &query).await
+        }
+        Route::AccountSocket { account, socket_id } => {
+            handlers::get_socket(ctx, &envelope, token, &account, &socket_id, false).await
+        }
+        Route::KickSocket { account, socket_id } => {
+            handlers::get_socket(ctx, &envelope, token, &account, &socket_id, true).await
+        }
+        Route::PublishEvents => match read_body(body).await {
+            Ok(body) => handlers::publish_events(ctx, &envelope, token, &body).await,
+            Err(refusal) => Err(refusal),
+        },
+        Route::Metrics => handlers::metrics(ctx),
+        Route::Healthz => handlers::health(&envelope, true, "alive"),
+        Route::Readyz => handlers::health(&envelope, ctx.bus.is_ready(), "ready"),
+    };
+    answered.unwrap_or_else(|Refusal(status, message)| envelope.error(status, &message))
+}
+
+/// `X-Auth-Token`, or a bearer token in `Authorization`.
+fn token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(token) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
+        return Some(token.trim());
+    }
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+fn parse_query(query: &str) -> HashMap<String, String> {
+    url_pairs(query).collect()
+}
+
+/// `a=1&b=x%20y` → pairs, percent- and plus-decoded.
+fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'+' => out.push(b' '),
+            b'%' if at + 2 < bytes.len() => match (hex(bytes[at + 1]), hex(bytes[at + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    at += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            byte => out.push(byte),
+        }
+        at += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(digit: u8) -> Option<u8> {
+    (digit as char).to_digit(16).map(|value| value as u8)
+}
+
+async fn read_body<S, B>(mut body: S) -> Result<Bytes, Refusal>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let mut collected = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|error| {
+            Refusal(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the body: {error}"),
+            )
+        })?;
+        if collected.len() + chunk.remaining() > MAX_BODY_BYTES {
+            return Err(Refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        while chunk.has_remaining() {
+            let piece = chunk.chunk();
+            collected.extend_from_slice(piece);
+            let len = piece.len();
+            chunk.advance(len);
+        }
+    }
+    Ok(collected.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_decoded() {
+        let query = parse_query("page_size=2&start_key=a%2Fb+c&flag");
+        assert_eq!(query["page_size"], "2");
+        assert_eq!(query["start_key"], "a/b c");
+        assert_eq!(query["flag"], "");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%é1"), "%é1");
+        assert_eq!(percent_decode("%41%"), "A%");
+    }
+}

@@ -1,0 +1,52 @@
+//! `switchyard`: thin; parses the command line and calls into the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use switchyard::cli::{Cli, Command};
+use switchyard::config::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging();
+            let settings = match Settings::load(&args) {
+                Ok(settings) => settings,
+                Err(error) => return refuse(&error),
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => return refuse(&error),
+            };
+            match runtime.block_on(switchyard::serve::run(settings)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => refuse(&error),
+            }
+        }
+        Command::Token(args) => match switchyard::auth::token::run(&args) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => refuse(&error),
+        },
+    }
+}
+
+/// One clear line and status 2.
+fn refuse(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("switchyard: {error}");
+    ExitCode::from(2)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

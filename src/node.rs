@@ -1,0 +1,173 @@
+//! A whole node: binds both listeners, starts the supervisor, serves until told to stop, then
+//! shuts down as SPEC 7 asks: stop accepting, send every socket close 1001, wait at most the
+//! grace period for them to go.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use switchyard_actors::fabric::Fabric;
+use switchyard_actors::outbox::CloseReason;
+use switchyard_actors::supervisor::{Supervisor, SupervisorMsg};
+
+use crate::auth::{AuthSetupError, NodeAuthority};
+use crate::bus::Bus;
+use crate::config::{BusSetting, Settings};
+use crate::http::{self, HttpContext};
+use crate::ws::{self, WsOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {setting} {addr}: {source}")]
+    Bind {
+        setting: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
+    #[error(
+        "bus: cluster mode over RabbitMQ is not available in this build yet; use --bus embedded"
+    )]
+    BusUnsupported,
+    #[error("cannot start the supervisor: {0}")]
+    Supervisor(#[from] ractor::SpawnErr),
+}
+
+/// A running node.
+pub struct Node {
+    ws_addr: SocketAddr,
+    http_addr: SocketAddr,
+    authority: Arc<NodeAuthority>,
+    fabric: Arc<Fabric>,
+    stop: watch::Sender<bool>,
+    done: JoinHandle<()>,
+}
+
+impl Node {
+    /// Binds and starts serving; returns once both listeners are bound.
+    pub async fn start(settings: Settings) -> Result<Node, StartError> {
+        let authority = Arc::new(NodeAuthority::from_settings(&settings)?);
+        if settings.bus != BusSetting::Embedded {
+            return Err(StartError::BusUnsupported);
+        }
+        let ws_listener = bind("ws_listen", settings.ws_listen).await?;
+        let http_listener = bind("http_listen", settings.http_listen).await?;
+        let ws_addr = local_addr("ws_listen", &ws_listener, settings.ws_listen)?;
+        let http_addr = local_addr("http_listen", &http_listener, settings.http_listen)?;
+
+        let fabric = Fabric::new(
+            authority.clone(),
+            settings.limits,
+            settings.node_name.clone(),
+        );
+        let (supervisor, supervisor_done) = Actor::spawn(None, Supervisor, fabric.clone()).await?;
+        let bus = Arc::new(Bus::embedded(fabric.clone()));
+        let (stop, stopped) = watch::channel(false);
+
+        let ws_task = tokio::spawn(ws::serve(
+            ws_listener,
+            supervisor.clone(),
+            WsOptions {
+                max_connections_per_ip: settings.max_connections_per_ip,
+                max_frame_bytes: settings.max_frame_bytes,
+                ping_interval: settings.ping_interval,
+                idle_timeout: settings.idle_timeout,
+            },
+            stopped.clone(),
+        ));
+        let ctx = Arc::new(HttpContext {
+            fabric: fabric.clone(),
+            supervisor: supervisor.clone(),
+            bus,
+            query_timeout: settings.query_timeout,
+        });
+        let mut http_stopped = stopped.clone();
+        let http_task = tokio::spawn(http::serve(http_listener, ctx, async move {
+            let _ = http_stopped.wait_for(|stop| *stop).await;
+        }));
+
+        let grace = settings.shutdown_grace;
+        let done = tokio::spawn({
+            let fabric = fabric.clone();
+            let mut stopped = stopped;
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+                let _ = ws_task.await;
+                close_all(&supervisor, &fabric, grace).await;
+                supervisor.stop(None);
+                let _ = supervisor_done.await;
+                let _ = http_task.await;
+            }
+        });
+        Ok(Node {
+            ws_addr,
+            http_addr,
+            authority,
+            fabric,
+            stop,
+            done,
+        })
+    }
+
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.ws_addr
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn fabric(&self) -> &Arc<Fabric> {
+        &self.fabric
+    }
+
+    pub fn authority(&self) -> &Arc<NodeAuthority> {
+        &self.authority
+    }
+
+    /// Begins the graceful shutdown; [`Node::stopped`] waits for its end.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    pub async fn stopped(self) {
+        let _ = self.done.await;
+    }
+}
+
+/// Asks every socket to close with 1001 and waits until they are gone or `grace` has passed.
+async fn close_all(supervisor: &ActorRef<SupervisorMsg>, fabric: &Fabric, grace: Duration) {
+    let _ = supervisor.cast(SupervisorMsg::CloseAll(CloseReason::GoingAway));
+    let deadline = tokio::time::Instant::now() + grace;
+    while fabric.metrics.connections.get() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            setting,
+            addr,
+            source,
+        })
+}
+
+fn local_addr(
+    setting: &'static str,
+    listener: &TcpListener,
+    addr: SocketAddr,
+) -> Result<SocketAddr, StartError> {
+    listener.local_addr().map_err(|source| StartError::Bind {
+        setting,
+        addr,
+        source,
+    })
+}

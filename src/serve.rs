@@ -1,0 +1,59 @@
+//! `switchyard serve`: a node that runs until SIGTERM or SIGINT, rereads the account directory
+//! on SIGHUP, and tells the operator how to mint a token.
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::Settings;
+use crate::node::{Node, StartError};
+
+pub async fn run(settings: Settings) -> Result<(), StartError> {
+    let secret_file = settings.secret_file.clone();
+    let node = Node::start(settings).await?;
+    tracing::info!(
+        websockets = %node.ws_addr(),
+        rest = %node.http_addr(),
+        "switchyard is listening"
+    );
+    let directory = node.authority().directory();
+    match directory.superduper_accounts().first() {
+        Some(master) => tracing::info!(
+            "mint a token of superduper account {master} (it may subscribe to any account and \
+             publish) with: switchyard token --account {master} --secret-file {}",
+            secret_file.display()
+        ),
+        None => tracing::info!(
+            "mint a token with: switchyard token --account {{ACCOUNT_ID}} --secret-file {} \
+             (no account is superduper, so nobody may publish: see --accounts-file)",
+            secret_file.display()
+        ),
+    }
+
+    let (mut terminate, mut interrupt, mut hangup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(terminate), Ok(interrupt), Ok(hangup)) => (terminate, interrupt, hangup),
+        _ => {
+            tracing::error!("cannot install signal handlers; stopping");
+            node.shutdown();
+            node.stopped().await;
+            return Ok(());
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => match node.authority().reload_directory() {
+                Ok(()) => tracing::info!("account directory reloaded"),
+                Err(error) => tracing::error!(%error, "account directory not reloaded; keeping the old one"),
+            },
+        }
+    }
+    tracing::info!("shutting down: closing every socket");
+    node.shutdown();
+    node.stopped().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! One socket's task: reads client frames and hands text to the session actor (waiting for it,
+//! so a flooding client is slowed by TCP, not buffered), and writes what the session's outbox
+//! holds, a batch per wake-up with one flush.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use ractor::ActorRef;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+
+use switchyard_actors::outbox::{CloseReason, TextFrame};
+use switchyard_actors::session::SessionMsg;
+use switchyard_actors::supervisor::{OpenedSession, SupervisorMsg};
+
+use super::listener::WsOptions;
+
+/// How long a closing socket may take to answer our close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Ws = WebSocketStream<TcpStream>;
+
+pub(super) async fn run(
+    mut ws: Ws,
+    peer: SocketAddr,
+    supervisor: ActorRef<SupervisorMsg>,
+    options: &WsOptions,
+) {
+    let opened = ractor::call!(supervisor, |reply| SupervisorMsg::Open { peer, reply });
+    let OpenedSession {
+        session, outbox, ..
+    } = match opened {
+        Ok(Ok(opened)) => opened,
+        _ => {
+            close(&mut ws, CloseCode::Away, "node unavailable").await;
+            return;
+        }
+    };
+
+    let mut ping = tokio::time::interval(options.ping_interval);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            incoming = ws.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        let handled = session
+                            .call(|done| SessionMsg::Frame(text.to_string(), done), None)
+                            .await;
+                        if !matches!(handled, Ok(ractor::rpc::CallResult::Success(()))) {
+                            close(&mut ws, CloseCode::Error, "internal error").await;
+                            break;
+                        }
+                    }
+                    // Binary frames are ignored; pings are answered by tungstenite itself.
+                    Some(Ok(_)) => {}
+                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                        close(&mut ws, CloseCode::Size, "frame too large").await;
+                        break;
+                    }
+                    Some(Err(_)) | None => break,
+                }
+            }
+            _ = outbox.ready() => {
+                let batch = outbox.take();
+                if write_batch(&mut ws, batch.frames).await.is_err() {
+                    break;
+                }
+                if let Some(reason) = batch.close {
+                    close(&mut ws, close_code(reason), reason.text()).await;
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= options.idle_timeout {
+                    close(&mut ws, CloseCode::Away, "idle timeout").await;
+                    break;
+                }
+                if ws.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    session.stop(None);
+}
+
+async fn write_batch(ws: &mut Ws, frames: Vec<TextFrame>) -> Result<(), WsError> {
+    if frames.is_empty() {
+        return Ok(());
+    }
+    for frame in frames {
+        // SAFETY: a `TextFrame` can only be built from a `String`, so its bytes are UTF-8.
+        let text = unsafe { Utf8Bytes::from_bytes_unchecked(frame.into_bytes()) };
+        ws.feed(Message::Text(text)).await?;
+    }
+    ws.flush().await
+}
+
+/// Sends a close frame and waits briefly for the client's answer.
+async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
+    if ws.close(Some(frame)).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+fn close_code(reason: CloseReason) -> CloseCode {
+    CloseCode::from(reason.code())
+}
