@@ -233,3 +233,206 @@ pub fn canonical_key(key: &str) -> String {
         .collect::<Vec<_>>()
         .join(".")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authority::TokenError;
+    use crate::bindings::translate;
+    use crate::event::BusMessage;
+    use crate::month::YearMonth;
+    use crate::outbox::OutboxLimits;
+    use serde_json::{Value, json};
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const CHILD: &str = "cccccccccccccccccccccccccccccccc";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    /// A is CHILD's parent; nobody is superduper.
+    struct Family;
+
+    impl Authority for Family {
+        fn authenticate(&self, _: &str) -> Result<AccountId, TokenError> {
+            Err(TokenError::Rejected)
+        }
+        fn may_act_on(&self, actor: &AccountId, target: &AccountId) -> bool {
+            actor == target || (actor.as_str() == A && target.as_str() == CHILD)
+        }
+        fn is_superduper(&self, _: &AccountId) -> bool {
+            false
+        }
+    }
+
+    fn router() -> (Router, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::default());
+        (Router::new(Arc::new(Family), metrics.clone()), metrics)
+    }
+
+    fn outbox(metrics: &Arc<Metrics>) -> Arc<Outbox> {
+        Arc::new(Outbox::new(OutboxLimits::default(), metrics.clone()))
+    }
+
+    fn scope(account: &str) -> AccountScope {
+        AccountScope::One(AccountId::parse(account).unwrap())
+    }
+
+    fn hold(
+        router: &Router,
+        session: SessionKey,
+        outbox: &Arc<Outbox>,
+        account: &str,
+        binding: &str,
+        month: YearMonth,
+    ) -> Subscription {
+        let scope = scope(account);
+        let translation = translate(binding, &scope, month).unwrap();
+        router.subscribe(session, outbox, binding, &scope, &translation)
+    }
+
+    fn event(exchange: &str, routing_key: &str, payload: Value) -> Event {
+        let message: BusMessage = serde_json::from_value(
+            json!({"exchange": exchange, "routing_key": routing_key, "payload": payload}),
+        )
+        .unwrap();
+        Event::from_bus(message).unwrap()
+    }
+
+    fn received(outbox: &Outbox) -> Vec<Value> {
+        outbox
+            .take()
+            .frames
+            .iter()
+            .map(|frame| serde_json::from_str(frame.as_str()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn modb_bindings_match_every_month() {
+        let (router, metrics) = router();
+        let socket = outbox(&metrics);
+        let november = YearMonth {
+            year: 2026,
+            month: 11,
+        };
+        hold(&router, 1, &socket, A, "fax.object.doc_created", november);
+        let modb = |month: &str| {
+            let account = AccountId::parse(A).unwrap();
+            format!("{}-{month}", account.database())
+        };
+        for month in ["202611", "202612", "202701"] {
+            let key = format!("doc_created.{}.fax.f1", modb(month));
+            let delivered = router.publish(&event(
+                "configuration",
+                &key,
+                json!({"Event-Name": "doc_created"}),
+            ));
+            assert_eq!(delivered, 1, "{key}");
+            let frames = received(&socket);
+            assert_eq!(frames[0]["routing_key"], json!(key));
+            assert_eq!(
+                frames[0]["subscription_key"],
+                json!(format!("doc_created.{}.fax.*", modb("202611")))
+            );
+        }
+        let account_db = AccountId::parse(A).unwrap().database();
+        let not_modb = format!("doc_created.{account_db}.fax.f1");
+        let delivered = router.publish(&event(
+            "configuration",
+            &not_modb,
+            json!({"Event-Name": "doc_created"}),
+        ));
+        assert_eq!(delivered, 0, "the account database is not a MODB");
+    }
+
+    #[test]
+    fn conference_commands_reach_only_accounts_that_may_act_on_the_event() {
+        let (router, metrics) = router();
+        let parent = outbox(&metrics);
+        let other = outbox(&metrics);
+        let month = YearMonth::now();
+        hold(&router, 1, &parent, A, "conference.command.c1", month);
+        hold(&router, 2, &other, B, "conference.command.c1", month);
+        let command = |account: Option<&str>| {
+            let mut payload = json!({"Event-Name": "command"});
+            if let Some(account) = account {
+                payload["Account-ID"] = json!(account);
+            }
+            event("conference", "conference.command.c1", payload)
+        };
+
+        assert_eq!(router.publish(&command(Some(CHILD))), 1);
+        assert_eq!(received(&parent).len(), 1);
+        assert!(received(&other).is_empty());
+
+        assert_eq!(router.publish(&command(Some("not-an-account"))), 0);
+        assert_eq!(
+            router.publish(&command(None)),
+            2,
+            "no Account-ID: no filter"
+        );
+    }
+
+    #[test]
+    fn one_frame_per_route_shared_by_its_subscribers() {
+        let (router, metrics) = router();
+        let sockets: Vec<_> = (0..3).map(|_| outbox(&metrics)).collect();
+        let month = YearMonth::now();
+        for (key, socket) in sockets.iter().enumerate() {
+            hold(&router, key as u64, socket, A, "call.*.*", month);
+        }
+        assert_eq!(metrics.routes.get(), 1);
+        assert_eq!(metrics.bindings.get(), 3);
+        let call = event(
+            "callevt",
+            "x",
+            json!({"Event-Name": "CHANNEL_ANSWER", "Call-ID": "c",
+                   "Custom-Channel-Vars": {"Account-ID": A}}),
+        );
+        assert_eq!(router.publish(&call), 3);
+        let frames: Vec<_> = sockets.iter().map(|s| s.take().frames).collect();
+        assert_eq!(frames[0], frames[1]);
+        assert_eq!(metrics.deliveries.get(), 3);
+    }
+
+    #[test]
+    fn unsubscribe_and_remove_session_empty_the_index() {
+        let (router, metrics) = router();
+        let socket = outbox(&metrics);
+        let month = YearMonth::now();
+        let call = hold(&router, 1, &socket, A, "call.*.*", month);
+        hold(&router, 1, &socket, A, "object.*.*", month);
+        hold(&router, 2, &socket, A, "call.*.*", month);
+        router.unsubscribe(1, &call);
+        assert_eq!(metrics.bindings.get(), 2);
+        router.remove_session(1);
+        router.remove_session(2);
+        assert!(router.is_empty());
+        assert_eq!(metrics.bindings.get(), 0);
+        assert_eq!(metrics.routes.get(), 0);
+    }
+
+    #[test]
+    fn canonical_keys_only_touch_modb_words() {
+        let account = AccountId::parse(A).unwrap();
+        let modb = account.modb(YearMonth {
+            year: 2026,
+            month: 1,
+        });
+        let key = format!("doc_edited.{modb}.user.x");
+        let canonical = canonical_key(&key);
+        assert_ne!(canonical, key);
+        assert_eq!(
+            canonical,
+            canonical_key(&format!(
+                "doc_edited.{}.user.x",
+                account.modb(YearMonth {
+                    year: 2030,
+                    month: 12
+                })
+            ))
+        );
+        let plain = format!("doc_edited.{}.user.x", account.database());
+        assert_eq!(canonical_key(&plain), plain);
+        assert_eq!(canonical_key("call.a.b.c"), "call.a.b.c");
+    }
+}

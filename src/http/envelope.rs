@@ -17,14 +17,18 @@ pub struct Envelope<'a> {
 }
 
 impl Envelope<'_> {
-    fn common(&self, status: &str) -> Map<String, Value> {
+    /// The body in the seed's order: `data` first, then what the answer adds, then the common
+    /// fields.
+    fn body(&self, data: Value, extra: Map<String, Value>, status: &str) -> Value {
         let mut body = Map::new();
+        body.insert("data".into(), data);
+        body.extend(extra);
         body.insert("node".into(), json!(self.node));
         body.insert("request_id".into(), json!(self.request_id));
         body.insert("status".into(), json!(status));
         body.insert("timestamp".into(), json!(iso8601_now()));
         body.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
-        body
+        Value::Object(body)
     }
 
     pub fn success(&self, data: Value) -> Response {
@@ -33,18 +37,16 @@ impl Envelope<'_> {
 
     /// Success with extra top-level fields (pagination).
     pub fn success_with(&self, data: Value, extra: Map<String, Value>) -> Response {
-        let mut body = self.common("success");
-        body.insert("data".into(), data);
-        body.extend(extra);
-        json_response(StatusCode::OK, &Value::Object(body), self.request_id)
+        let body = self.body(data, extra, "success");
+        json_response(StatusCode::OK, &body, self.request_id)
     }
 
     pub fn error(&self, status: StatusCode, message: &str) -> Response {
-        let mut body = self.common("error");
-        body.insert("data".into(), json!({"message": message}));
-        body.insert("error".into(), json!(status.as_u16().to_string()));
-        body.insert("message".into(), json!(message));
-        json_response(status, &Value::Object(body), self.request_id)
+        let mut extra = Map::new();
+        extra.insert("error".into(), json!(status.as_u16().to_string()));
+        extra.insert("message".into(), json!(message));
+        let body = self.body(json!({"message": message}), extra, "error");
+        json_response(status, &body, self.request_id)
     }
 }
 

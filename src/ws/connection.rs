@@ -20,8 +20,12 @@ use switchyard_actors::supervisor::{OpenedSession, SupervisorMsg};
 
 use super::listener::WsOptions;
 
-/// How long a closing socket may take to answer our close frame.
+/// How long a closing socket may take to take our close frame and answer it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one batch may take to reach the socket: a client that stops reading fills the
+/// TCP buffers, and then only dropping the connection frees its task.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -70,7 +74,8 @@ pub(super) async fn run(
             }
             _ = outbox.ready() => {
                 let batch = outbox.take();
-                if write_batch(&mut ws, batch.frames).await.is_err() {
+                let written = tokio::time::timeout(WRITE_TIMEOUT, write_batch(&mut ws, batch.frames)).await;
+                if !matches!(written, Ok(Ok(()))) {
                     break;
                 }
                 if let Some(reason) = batch.close {
@@ -110,11 +115,10 @@ async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
         code,
         reason: Utf8Bytes::from(reason),
     };
-    if ws.close(Some(frame)).await.is_err() {
-        return;
-    }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-        while let Some(Ok(_)) = ws.next().await {}
+        if ws.close(Some(frame)).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
     })
     .await;
 }
