@@ -4,20 +4,10 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use switchyard::actors::bindings::CALL_EVENTS;
 use switchyard::actors::event::{BusMessage, Event};
 use switchyard::actors::topic::TopicTrie;
 
-const CALL_EVENTS: [&str; 9] = [
-    "CHANNEL_CREATE",
-    "CHANNEL_ANSWER",
-    "CHANNEL_DESTROY",
-    "CHANNEL_HOLD",
-    "CHANNEL_UNHOLD",
-    "CHANNEL_BRIDGE",
-    "PARK_PARKED",
-    "PARK_RETRIEVED",
-    "PARK_ABANDONED",
-];
 const TYPES: [&str; 4] = ["user", "device", "callflow", "vmbox"];
 
 /// splitmix64: the same index every run.

@@ -5,6 +5,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::bindings::CALL_EVENTS;
 use crate::encoding::encode_id;
 
 /// A KAZOO bus message, as `POST /v2/events` takes it and as RabbitMQ carries it.
@@ -49,19 +50,6 @@ pub enum EventError {
         expected: &'static str,
     },
 }
-
-/// The call events clients can bind to (the catalogue's nine); others are accepted, not delivered.
-pub const CALL_EVENTS: [&str; 9] = [
-    "CHANNEL_CREATE",
-    "CHANNEL_ANSWER",
-    "CHANNEL_DESTROY",
-    "CHANNEL_HOLD",
-    "CHANNEL_UNHOLD",
-    "CHANNEL_BRIDGE",
-    "PARK_PARKED",
-    "PARK_RETRIEVED",
-    "PARK_ABANDONED",
-];
 
 /// Top-level payload keys that never reach clients (AMQP plumbing, as KAZOO strips them).
 const DROPPED_KEYS: [&str; 13] = [
@@ -150,6 +138,7 @@ impl Event {
     }
 }
 
+/// The call events clients can bind to (the catalogue's nine); others are accepted, not delivered.
 pub fn is_call_event(name: &str) -> bool {
     CALL_EVENTS.contains(&name)
 }
@@ -221,7 +210,7 @@ struct Object<'a> {
 
 impl Object<'_> {
     fn kept(&self, key: &str, value: &Value) -> bool {
-        !value.is_null() && !(self.top && DROPPED_KEYS.contains(&key))
+        !(value.is_null() || self.top && DROPPED_KEYS.contains(&key))
     }
 }
 
@@ -724,7 +713,7 @@ mod tests {
         let keeps_order = probe.keys().next().map(String::as_str) == Some("b");
         let mut p = Map::new();
         for key in ["Zeta", "Event-Name", "Alpha", "Mid-Key"] {
-            p.insert(key.into(), json!(1));
+            p.insert(key.into(), json!(key));
         }
         for n in [4, PAIRWISE_MAX + 5] {
             for i in p.len()..n {
