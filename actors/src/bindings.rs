@@ -3,6 +3,7 @@
 
 use crate::account::AccountScope;
 use crate::encoding::encode_id;
+use crate::exchange::Exchange;
 use crate::month::YearMonth;
 
 /// The families of client bindings.
@@ -19,6 +20,8 @@ pub enum Family {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Translation {
     pub family: Family,
+    /// The exchange whose events the binding matches.
+    pub exchange: Exchange,
     /// The internal bindings (`subscription_key`s), each once, in a stable order.
     pub subscription_keys: Vec<String>,
 }
@@ -148,8 +151,15 @@ pub fn translate(
         "conference" => conference(&rest, &names, keys)?,
         _ => return Err(BindingError::NoAvailableSubscriptions),
     };
+    let exchange = match family {
+        Family::Call => Exchange::CallEvt,
+        Family::Fax if rest.first() == Some(&"status") => Exchange::Faxes,
+        Family::Object | Family::Fax => Exchange::Configuration,
+        Family::ConferenceCommand | Family::ConferenceEvent => Exchange::Conference,
+    };
     Ok(Translation {
         family,
+        exchange,
         subscription_keys: dedup(subscription_keys),
     })
 }
@@ -844,5 +854,20 @@ mod tests {
             serde_json::to_string(&cat).unwrap(),
             serde_json::to_string(&seed).unwrap()
         );
+    }
+
+    #[test]
+    fn each_binding_belongs_to_its_exchange() {
+        let cases = [
+            ("call.*.*", Exchange::CallEvt),
+            ("object.*.user", Exchange::Configuration),
+            ("fax.status.*", Exchange::Faxes),
+            ("fax.object.*", Exchange::Configuration),
+            ("conference.command.c", Exchange::Conference),
+            ("conference.event.c.*", Exchange::Conference),
+        ];
+        for (binding, exchange) in cases {
+            assert_eq!(ok(binding).exchange, exchange, "{binding}");
+        }
     }
 }

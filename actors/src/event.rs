@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::bindings::CALL_EVENTS;
 use crate::encoding::encode_id;
+use crate::exchange::Exchange;
 
 /// A KAZOO bus message, as `POST /v2/events` takes it and as RabbitMQ carries it.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +20,7 @@ pub struct BusMessage {
 /// An event ready to route: everything but the per-binding envelope is computed once.
 #[derive(Debug, Clone)]
 pub struct Event {
+    pub exchange: Exchange,
     /// The routing key delivered to clients (and matched against bindings).
     pub routing_key: String,
     /// `payload.Event-Name`.
@@ -73,14 +75,6 @@ const FAXES_SHAPE: &str = "fax.status.{A}.{FAX_ID}";
 const CONFERENCE_SHAPE: &str =
     "conference.event.{ev}.{A}.{CONF}.{CALL_ID} or conference.command.{CONF}";
 
-#[derive(Clone, Copy)]
-enum Exchange {
-    CallEvt,
-    Configuration,
-    Faxes,
-    Conference,
-}
-
 impl Event {
     pub fn from_bus(message: BusMessage) -> Result<Event, EventError> {
         let BusMessage {
@@ -88,12 +82,8 @@ impl Event {
             routing_key,
             payload,
         } = message;
-        let kind = match exchange.as_str() {
-            "callevt" => Exchange::CallEvt,
-            "configuration" => Exchange::Configuration,
-            "faxes" => Exchange::Faxes,
-            "conference" => Exchange::Conference,
-            _ => return Err(EventError::UnknownExchange(exchange)),
+        let Some(kind) = Exchange::parse(&exchange) else {
+            return Err(EventError::UnknownExchange(exchange));
         };
         let name = match payload.get("Event-Name") {
             Some(Value::String(name)) => name.clone(),
@@ -129,6 +119,7 @@ impl Event {
         };
         let data = serialise_data(&payload);
         Ok(Event {
+            exchange: kind,
             routing_key,
             name,
             data: Bytes::from(data),

@@ -15,6 +15,7 @@ pub mod authority;
 pub mod bindings;
 pub mod encoding;
 pub mod event;
+pub mod exchange;
 pub mod fabric;
 pub mod limits;
 pub mod metrics;

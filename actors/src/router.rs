@@ -5,7 +5,9 @@
 //! serialised once, and each matching route's frame built once and shared by all its subscribers.
 //!
 //! MODB names carry a month (`…-202611`) but a MODB binding must match every month (SPEC 4), so
-//! both patterns and routing keys pass through [`canonical_key`] before they meet the trie.
+//! both patterns and routing keys pass through [`canonical_key`] before they meet the trie; and
+//! both are prefixed with their exchange, since a pattern such as `*.*.*.*` would otherwise
+//! match keys of every exchange.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use crate::account::{AccountId, AccountScope, month_agnostic_modb};
 use crate::authority::Authority;
 use crate::bindings::{Family, Translation};
 use crate::event::Event;
+use crate::exchange::Exchange;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::protocol::reply;
@@ -105,7 +108,7 @@ impl Router {
             let id = match index.by_key.get(&key) {
                 Some(&id) => id,
                 None => {
-                    let pattern = canonical_key(subscription_key);
+                    let pattern = trie_key(translation.exchange, subscription_key);
                     let head = reply::event_head(&client_binding, subscription_key);
                     let id = index.routes.insert(Route {
                         key: key.clone(),
@@ -182,7 +185,7 @@ impl Router {
             self.metrics.events_undeliverable.inc();
             return 0;
         }
-        let key = canonical_key(&event.routing_key);
+        let key = trie_key(event.exchange, &event.routing_key);
         let event_account = event
             .account_id
             .as_deref()
@@ -221,6 +224,12 @@ impl Router {
             && index.by_key.is_empty()
             && index.by_session.is_empty()
     }
+}
+
+/// What the trie holds and is asked: the exchange, then the canonical key, so that an event
+/// meets only the bindings of its own exchange.
+fn trie_key(exchange: Exchange, key: &str) -> String {
+    format!("{}.{}", exchange.name(), canonical_key(key))
 }
 
 /// A routing key or pattern with every MODB word made month-agnostic.
@@ -434,5 +443,33 @@ mod tests {
         let plain = format!("doc_edited.{}.user.x", account.database());
         assert_eq!(canonical_key(&plain), plain);
         assert_eq!(canonical_key("call.a.b.c"), "call.a.b.c");
+    }
+
+    #[test]
+    fn events_meet_only_the_bindings_of_their_exchange() {
+        let (router, metrics) = router();
+        let socket = outbox(&metrics);
+        let translation = translate("object.*.*", &AccountScope::All, YearMonth::now()).unwrap();
+        assert_eq!(translation.subscription_keys, ["*.*.*.*"]);
+        router.subscribe(1, &socket, "object.*.*", &AccountScope::All, &translation);
+        let call = event(
+            "callevt",
+            "x",
+            json!({"Event-Name": "CHANNEL_CREATE", "Call-ID": "c",
+                   "Custom-Channel-Vars": {"Account-ID": A}}),
+        );
+        assert_eq!(router.publish(&call), 0);
+        let fax = event(
+            "faxes",
+            &format!("fax.status.{A}.f"),
+            json!({"Event-Name": "status"}),
+        );
+        assert_eq!(router.publish(&fax), 0);
+        let doc = event(
+            "configuration",
+            "doc_created.db.user.u",
+            json!({"Event-Name": "doc_created"}),
+        );
+        assert_eq!(router.publish(&doc), 1);
     }
 }

@@ -102,6 +102,7 @@ mod tests {
     #[test]
     fn event_frames_join_head_and_tail() {
         let event = Event {
+            exchange: crate::exchange::Exchange::CallEvt,
             routing_key: "call.a.CHANNEL_CREATE.x%40y".into(),
             name: "CHANNEL_CREATE".into(),
             data: Bytes::from_static(br#"{"call_id":"x@y"}"#),
