@@ -245,6 +245,23 @@ impl Process {
         }
     }
 
+    /// Reads stderr until a line containing `needle`, and returns it.
+    async fn line_containing(&mut self, needle: &str) -> String {
+        let found = tokio::time::timeout(PROCESS_TIMEOUT, async {
+            while let Some(line) = self.stderr.recv().await {
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            _ => panic!("the node never logged {needle:?}"),
+        }
+    }
+
     async fn exit_code(&mut self) -> Option<i32> {
         tokio::time::timeout(PROCESS_TIMEOUT, self.child.wait())
             .await
@@ -520,6 +537,60 @@ async fn token_command_mints_what_the_node_accepts() {
     assert_eq!(status, Some(0));
     let mut client = node.connect().await;
     client.authenticate(stdout.trim()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_no_configuration_makes_its_files_and_logs_a_working_token_command() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    // Only the ports are given: the defaults would collide with other tests.
+    let mut process = Process::spawn(
+        &[
+            "serve",
+            "--ws-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+        dir.path(),
+    );
+    let (ws, rest) = process.listening().await;
+    let line = process.line_containing("switchyard token").await;
+
+    let secret = dir.path().join(".switchyard/secret");
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the secret is private");
+    assert!(dir.path().join(".switchyard/accounts.json").exists());
+
+    // Run the logged command as it stands.
+    let command = &line[line.find("switchyard token").unwrap()..];
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let (status, stdout, stderr) = run(&args, &[], dir.path()).await;
+    assert_eq!(status, Some(0), "{command}: {stderr}");
+    let token = stdout.trim();
+
+    // That account is superduper: it may watch every account and publish.
+    let mut client = Client::connect(ws).await;
+    client.authenticate(token).await;
+    client.subscribe_ok("*", &["call.*.*"]).await;
+    let published = reqwest::Client::new()
+        .post(format!("http://{rest}/v2/events"))
+        .header("X-Auth-Token", token)
+        .body(call_event(OTHER, "CHANNEL_ANSWER", "c1").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status().as_u16(), 200);
+    let event = client.recv_event().await;
+    assert_eq!(
+        event["routing_key"],
+        format!("call.{OTHER}.CHANNEL_ANSWER.c1")
+    );
+
+    process.signal(libc::SIGTERM);
+    assert_eq!(process.exit_code().await, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

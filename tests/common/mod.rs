@@ -562,7 +562,7 @@ pub fn conference_event(ev: &str, account: &str, conference: &str, call_id: &str
 // ---- websocket client ----
 
 /// What a client read.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Incoming {
     Json(Value),
     /// A close frame: its code (`None` when it had none) and reason.
@@ -590,6 +590,22 @@ impl Client {
             .await
             .expect("TCP connect timed out")
             .expect("TCP connect");
+        Self::upgrade(addr, path, stream).await
+    }
+
+    /// A client whose kernel receive buffer is small and fixed, so that a client that stops
+    /// reading makes the server's writes back up after a few megabytes, not tens.
+    pub async fn connect_with_small_receive_buffer(addr: SocketAddr) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(8 * 1024).expect("SO_RCVBUF");
+        let stream = tokio::time::timeout(RECV_TIMEOUT, socket.connect(addr))
+            .await
+            .expect("TCP connect timed out")
+            .expect("TCP connect");
+        Self::upgrade(addr, "/", stream).await
+    }
+
+    async fn upgrade(addr: SocketAddr, path: &str, stream: TcpStream) -> Client {
         let local = stream.local_addr().expect("local address");
         let (ws, _) = tokio::time::timeout(
             RECV_TIMEOUT,
@@ -688,6 +704,21 @@ impl Client {
 
     /// Asserts that no frame arrives within `ms` milliseconds. Prefer [`Client::sync`], which
     /// proves the same without depending on time.
+    /// Reads until the server pings; fails after [`RECV_TIMEOUT`].
+    pub async fn recv_ping(&mut self) {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("no ping from the server in time");
+            match next {
+                Some(Ok(Message::Ping(_))) => return,
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended before a ping: {other:?}"),
+            }
+        }
+    }
+
     pub async fn expect_no_frame(&mut self, ms: u64) {
         let wait = tokio::time::timeout(Duration::from_millis(ms), async {
             loop {
