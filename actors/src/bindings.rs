@@ -144,18 +144,22 @@ pub fn translate(
     let rest: Vec<&str> = words.collect();
     let keys = || rest.join(", ");
     let names = Names::new(scope, month);
-    let (family, subscription_keys) = match family {
-        "call" => (Family::Call, call(&rest, &names, keys)?),
-        "object" => (Family::Object, object(&rest, &names, keys)?),
-        "fax" => (Family::Fax, fax(&rest, &names, keys)?),
-        "conference" => conference(&rest, &names, keys)?,
+    let (family, exchange, subscription_keys) = match family {
+        "call" => (Family::Call, Exchange::CallEvt, call(&rest, &names, keys)?),
+        "object" => (
+            Family::Object,
+            Exchange::Configuration,
+            object(&rest, &names, keys)?,
+        ),
+        "fax" => {
+            let (exchange, keys) = fax(&rest, &names, keys)?;
+            (Family::Fax, exchange, keys)
+        }
+        "conference" => {
+            let (family, keys) = conference(&rest, &names, keys)?;
+            (family, Exchange::Conference, keys)
+        }
         _ => return Err(BindingError::NoAvailableSubscriptions),
-    };
-    let exchange = match family {
-        Family::Call => Exchange::CallEvt,
-        Family::Fax if rest.first() == Some(&"status") => Exchange::Faxes,
-        Family::Object | Family::Fax => Exchange::Configuration,
-        Family::ConferenceCommand | Family::ConferenceEvent => Exchange::Conference,
     };
     Ok(Translation {
         family,
@@ -212,20 +216,21 @@ fn object(
     })
 }
 
+/// Fax status travels on `faxes`, fax documents on `configuration`.
 fn fax(
     rest: &[&str],
     names: &Names,
     keys: impl Fn() -> String,
-) -> Result<Vec<String>, BindingError> {
+) -> Result<(Exchange, Vec<String>), BindingError> {
     match *rest {
-        ["status", fax_id] if !fax_id.is_empty() => Ok(vec![format!(
-            "fax.status.{}.{}",
-            names.account,
-            id_word(fax_id)
-        )]),
-        ["object", action] if is_action(action) => {
-            Ok(vec![format!("{action}.{}.fax.*", names.modb)])
-        }
+        ["status", fax_id] if !fax_id.is_empty() => Ok((
+            Exchange::Faxes,
+            vec![format!("fax.status.{}.{}", names.account, id_word(fax_id))],
+        )),
+        ["object", action] if is_action(action) => Ok((
+            Exchange::Configuration,
+            vec![format!("{action}.{}.fax.*", names.modb)],
+        )),
         _ => Err(BindingError::FaxFormat { keys: keys() }),
     }
 }

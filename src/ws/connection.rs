@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use ractor::ActorRef;
 use tokio::net::TcpStream;
+use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -46,9 +47,12 @@ pub(super) async fn run(
         }
     };
 
-    let mut ping = tokio::time::interval(options.ping_interval);
-    ping.tick().await;
+    // One timer per socket serves both the pings and the idle check.
+    let mut tick = tokio::time::interval(options.ping_interval.min(options.idle_timeout));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tick.tick().await;
     let mut last_heard = Instant::now();
+    let mut last_ping = Instant::now();
     loop {
         tokio::select! {
             incoming = ws.next() => {
@@ -83,13 +87,17 @@ pub(super) async fn run(
                     break;
                 }
             }
-            _ = ping.tick() => {
+            _ = tick.tick() => {
                 if last_heard.elapsed() >= options.idle_timeout {
                     close(&mut ws, CloseCode::Away, "idle timeout").await;
                     break;
                 }
-                if ws.send(Message::Ping(Bytes::new())).await.is_err() {
-                    break;
+                if last_ping.elapsed() >= options.ping_interval {
+                    last_ping = Instant::now();
+                    let sent = tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Ping(Bytes::new()))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        break;
+                    }
                 }
             }
         }
