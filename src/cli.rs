@@ -62,8 +62,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<String>,
 
-    /// Account directory (JSON: parents and superduper accounts), reread on SIGHUP
-    /// [default: none: each token acts on its own account only]
+    /// Account directory (JSON: parents and superduper accounts), reread on SIGHUP; created
+    /// with one superduper "master" account if absent; "" for none (each token then acts on
+    /// its own account only) [default: .switchyard/accounts.json]
     #[arg(long, value_name = "FILE")]
     pub accounts_file: Option<String>,
 

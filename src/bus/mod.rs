@@ -1,17 +1,17 @@
 //! Where events travel (SPEC 5, 8). A node alone uses the embedded bus: a published event goes
-//! straight to this node's router. Cluster mode (RabbitMQ) is another variant of [`Bus`].
+//! straight to this node's router. Cluster mode (RabbitMQ) will be another variant of [`Bus`].
 
 use std::sync::Arc;
 
 use switchyard_actors::event::Event;
-use switchyard_actors::router::Router;
+use switchyard_actors::fabric::Fabric;
 
 pub enum Bus {
     Embedded(EmbeddedBus),
 }
 
 impl Bus {
-    pub fn embedded(fabric: Arc<switchyard_actors::fabric::Fabric>) -> Self {
+    pub fn embedded(fabric: Arc<Fabric>) -> Self {
         Bus::Embedded(EmbeddedBus { fabric })
     }
 
@@ -31,17 +31,13 @@ impl Bus {
 }
 
 pub struct EmbeddedBus {
-    fabric: Arc<switchyard_actors::fabric::Fabric>,
+    fabric: Arc<Fabric>,
 }
 
 impl EmbeddedBus {
-    fn router(&self) -> &Router {
-        &self.fabric.router
-    }
-
     fn publish(&self, events: &[Event]) -> usize {
         for event in events {
-            self.router().publish(event);
+            self.fabric.router.publish(event);
         }
         events.len()
     }
