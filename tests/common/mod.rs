@@ -466,17 +466,7 @@ pub fn modb(account: &str, yyyymm: &str) -> String {
 
 /// The current UTC month as `YYYYMM`.
 pub fn current_month() -> String {
-    let days = (unix_now() / 86_400) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}")
+    switchyard_actors::month::YearMonth::now().to_string()
 }
 
 // ---- KAZOO bus messages ----
