@@ -154,12 +154,14 @@ impl SessionState {
     ) -> Result<Result<Value, ProtocolError>, ActorProcessingErr> {
         let fabric = self.args.fabric.clone();
 
+        // Rate limit.
         if !self.bucket.try_take() {
             return Ok(Err(ProtocolError::RateLimited {
                 peer: self.args.peer,
             }));
         }
 
+        // Authenticate: once per socket; later tokens are ignored.
         let account = match &self.account {
             Some(account) => account.clone(),
             None => {
@@ -174,6 +176,7 @@ impl SessionState {
             }
         };
 
+        // Validate, the bindings included.
         let request = match request::decode(frame) {
             Ok(request) => request,
             Err(error) => return Ok(Err(error)),
@@ -187,12 +190,15 @@ impl SessionState {
             Err(error) => return Ok(Err(error)),
         };
 
+        // Authorize.
         if let Some(target) = target
             && let Err(error) = authorize(&fabric, &account, &target.scope)
         {
             return Ok(Err(error));
         }
 
+        // Limits: bindings first, then the account's connections, which is the only check
+        // with a side effect and so comes last.
         if let Command::Subscribe(target) = &request.command {
             let new = target
                 .bindings
@@ -217,6 +223,7 @@ impl SessionState {
             self.account = Some(account);
         }
 
+        // Command: nothing can fail from here on.
         let data = match request.command {
             Command::Ping => json!({"response": "pong"}),
             Command::Subscribe(target) => {

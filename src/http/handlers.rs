@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
 use serde_json::{Map, Value, json};
 use warp::http::StatusCode;
@@ -14,6 +15,7 @@ use warp::reply::Response;
 use switchyard_actors::account::AccountId;
 use switchyard_actors::bindings;
 use switchyard_actors::event::{BusMessage, Event};
+use switchyard_actors::session::SessionInfo;
 use switchyard_actors::supervisor::{PageRequest, QueryError, SupervisorMsg};
 
 use super::HttpContext;
@@ -87,34 +89,51 @@ pub async fn list_sockets(
     Ok(envelope.success_with(json!(page.sockets), extra))
 }
 
-pub async fn get_socket(
+pub async fn find_socket(
     ctx: &HttpContext,
     envelope: &Envelope<'_>,
     token: Option<&str>,
     account: &str,
     socket_id: &str,
-    kick: bool,
+) -> Answer {
+    let ask = |account, socket_id, reply| SupervisorMsg::Find {
+        account,
+        socket_id,
+        reply,
+    };
+    ask_about_socket(ctx, envelope, token, account, socket_id, ask).await
+}
+
+/// Closes the socket (4000) and answers its last state.
+pub async fn kick_socket(
+    ctx: &HttpContext,
+    envelope: &Envelope<'_>,
+    token: Option<&str>,
+    account: &str,
+    socket_id: &str,
+) -> Answer {
+    let ask = |account, socket_id, reply| SupervisorMsg::Kick {
+        account,
+        socket_id,
+        reply,
+    };
+    ask_about_socket(ctx, envelope, token, account, socket_id, ask).await
+}
+
+async fn ask_about_socket(
+    ctx: &HttpContext,
+    envelope: &Envelope<'_>,
+    token: Option<&str>,
+    account: &str,
+    socket_id: &str,
+    ask: impl FnOnce(AccountId, String, RpcReplyPort<Option<SessionInfo>>) -> SupervisorMsg,
 ) -> Answer {
     let account = authorize(ctx, token, account)?;
     let socket_id = socket_id.to_string();
     let answer = ctx
         .supervisor
         .call(
-            |reply| {
-                if kick {
-                    SupervisorMsg::Kick {
-                        account,
-                        socket_id,
-                        reply,
-                    }
-                } else {
-                    SupervisorMsg::Find {
-                        account,
-                        socket_id,
-                        reply,
-                    }
-                }
-            },
+            |reply| ask(account, socket_id, reply),
             Some(ctx.query_timeout),
         )
         .await;

@@ -104,10 +104,10 @@ where
             handlers::list_sockets(ctx, &envelope, token, &account, &query).await
         }
         Route::AccountSocket { account, socket_id } => {
-            handlers::get_socket(ctx, &envelope, token, &account, &socket_id, false).await
+            handlers::find_socket(ctx, &envelope, token, &account, &socket_id).await
         }
         Route::KickSocket { account, socket_id } => {
-            handlers::get_socket(ctx, &envelope, token, &account, &socket_id, true).await
+            handlers::kick_socket(ctx, &envelope, token, &account, &socket_id).await
         }
         Route::PublishEvents => match read_body(body).await {
             Ok(body) => handlers::publish_events(ctx, &envelope, token, &body).await,
