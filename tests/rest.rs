@@ -10,59 +10,7 @@ use serde_json::{Value, json};
 
 /// The seed's `GET /v2/websockets` `data`, verbatim.
 fn seed_catalogue() -> Value {
-    json!({
-        "call": [
-            "call.CHANNEL_CREATE.{CALL_ID}",
-            "call.CHANNEL_ANSWER.{CALL_ID}",
-            "call.CHANNEL_DESTROY.{CALL_ID}",
-            "call.CHANNEL_HOLD.{CALL_ID}",
-            "call.CHANNEL_UNHOLD.{CALL_ID}",
-            "call.CHANNEL_BRIDGE.{CALL_ID}",
-            "call.PARK_PARKED.{CALL_ID}",
-            "call.PARK_RETRIEVED.{CALL_ID}",
-            "call.PARK_ABANDONED.{CALL_ID}"
-        ],
-        "conference": [
-            "conference.event.{CONFERENCE_ID}.{CALL_ID}",
-            "conference.command.{CONFERENCE_ID}"
-        ],
-        "fax": [
-            "fax.status.{FAX_ID}",
-            "fax.object.{ACTION}"
-        ],
-        "object": [
-            "object.doc_created.account",
-            "object.doc_created.callflow",
-            "object.doc_created.device",
-            "object.doc_created.faxbox",
-            "object.doc_created.media",
-            "object.doc_created.user",
-            "object.doc_created.vmbox",
-            "object.doc_created.fax",
-            "object.doc_created.mailbox_message",
-            "object.doc_created.call_recording",
-            "object.doc_edited.account",
-            "object.doc_edited.callflow",
-            "object.doc_edited.device",
-            "object.doc_edited.faxbox",
-            "object.doc_edited.media",
-            "object.doc_edited.user",
-            "object.doc_edited.vmbox",
-            "object.doc_edited.fax",
-            "object.doc_edited.mailbox_message",
-            "object.doc_edited.call_recording",
-            "object.doc_deleted.account",
-            "object.doc_deleted.callflow",
-            "object.doc_deleted.device",
-            "object.doc_deleted.faxbox",
-            "object.doc_deleted.media",
-            "object.doc_deleted.user",
-            "object.doc_deleted.vmbox",
-            "object.doc_deleted.fax",
-            "object.doc_deleted.mailbox_message",
-            "object.doc_deleted.call_recording"
-        ]
-    })
+    serde_json::from_str(include_str!("fixtures/seed_catalogue.json")).expect("fixture is JSON")
 }
 
 fn keys(value: &Value) -> BTreeSet<String> {

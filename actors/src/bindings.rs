@@ -794,62 +794,8 @@ mod tests {
 
     #[test]
     fn catalogue_is_the_seed() {
-        let seed: serde_json::Value = serde_json::from_str(
-            r#"{
-        "call": [
-            "call.CHANNEL_CREATE.{CALL_ID}",
-            "call.CHANNEL_ANSWER.{CALL_ID}",
-            "call.CHANNEL_DESTROY.{CALL_ID}",
-            "call.CHANNEL_HOLD.{CALL_ID}",
-            "call.CHANNEL_UNHOLD.{CALL_ID}",
-            "call.CHANNEL_BRIDGE.{CALL_ID}",
-            "call.PARK_PARKED.{CALL_ID}",
-            "call.PARK_RETRIEVED.{CALL_ID}",
-            "call.PARK_ABANDONED.{CALL_ID}"
-        ],
-        "conference": [
-            "conference.event.{CONFERENCE_ID}.{CALL_ID}",
-            "conference.command.{CONFERENCE_ID}"
-        ],
-        "fax": [
-            "fax.status.{FAX_ID}",
-            "fax.object.{ACTION}"
-        ],
-        "object": [
-            "object.doc_created.account",
-            "object.doc_created.callflow",
-            "object.doc_created.device",
-            "object.doc_created.faxbox",
-            "object.doc_created.media",
-            "object.doc_created.user",
-            "object.doc_created.vmbox",
-            "object.doc_created.fax",
-            "object.doc_created.mailbox_message",
-            "object.doc_created.call_recording",
-            "object.doc_edited.account",
-            "object.doc_edited.callflow",
-            "object.doc_edited.device",
-            "object.doc_edited.faxbox",
-            "object.doc_edited.media",
-            "object.doc_edited.user",
-            "object.doc_edited.vmbox",
-            "object.doc_edited.fax",
-            "object.doc_edited.mailbox_message",
-            "object.doc_edited.call_recording",
-            "object.doc_deleted.account",
-            "object.doc_deleted.callflow",
-            "object.doc_deleted.device",
-            "object.doc_deleted.faxbox",
-            "object.doc_deleted.media",
-            "object.doc_deleted.user",
-            "object.doc_deleted.vmbox",
-            "object.doc_deleted.fax",
-            "object.doc_deleted.mailbox_message",
-            "object.doc_deleted.call_recording"
-        ]
-    }"#,
-        )
-        .unwrap();
+        let seed: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/seed_catalogue.json")).unwrap();
         let cat = catalogue();
         assert_eq!(cat, seed);
         // Value equality ignores key order; the wire must not.
