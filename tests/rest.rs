@@ -419,8 +419,44 @@ async fn wrong_method_is_405_before_401() {
         for token in [None, Some(token.as_str()), Some("garbage")] {
             let resp = node.request(method.clone(), &path, token, &[], None).await;
             resp.assert_error(405);
+            let allow = resp.headers["allow"].to_str().unwrap();
+            assert!(!allow.contains(method.as_str()), "{path}: Allow {allow}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_may_call_the_api_from_any_origin() {
+    let node = TestNode::start().await;
+    let list = format!("/v2/accounts/{PARENT}/websockets");
+    let origin = [("Origin", "https://dashboard.example")];
+
+    let preflight = node
+        .request(Method::OPTIONS, &list, None, &origin, None)
+        .await;
+    assert_eq!(preflight.status, 204, "{}", preflight.text);
+    assert_eq!(preflight.headers["access-control-allow-methods"], "GET");
+    let allowed = preflight.headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("x-auth-token"), "{allowed}");
+    assert_eq!(preflight.headers["access-control-allow-origin"], "*");
+
+    let token = node.token(PARENT);
+    let answered = node
+        .request(Method::GET, &list, Some(&token), &origin, None)
+        .await;
+    assert_eq!(answered.status, 200);
+    assert_eq!(answered.headers["access-control-allow-origin"], "*");
+    let refused = node.request(Method::GET, &list, None, &origin, None).await;
+    refused.assert_error(401);
+    assert_eq!(refused.headers["access-control-allow-origin"], "*");
+
+    let unknown = node
+        .request(Method::OPTIONS, "/nope", None, &origin, None)
+        .await;
+    unknown.assert_error(404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ use futures_util::{Stream, StreamExt};
 use ractor::ActorRef;
 use tokio::net::TcpListener;
 use warp::Filter;
+use warp::http::header::{ALLOW, HeaderValue};
 use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 
@@ -62,7 +63,10 @@ pub fn api(
         .then(
             move |method, path: warp::path::FullPath, query: String, headers, body| {
                 let ctx = ctx.clone();
-                async move { answer(&ctx, method, path.as_str(), &query, &headers, body).await }
+                async move {
+                    let answer = answer(&ctx, method, path.as_str(), &query, &headers, body);
+                    with_cors(answer.await)
+                }
             },
         )
 }
@@ -93,8 +97,15 @@ where
     let route = match routes::resolve(&method, path) {
         Ok(route) => route,
         Err(RouteError::NotFound) => return envelope.error(StatusCode::NOT_FOUND, "not found"),
-        Err(RouteError::MethodNotAllowed) => {
-            return envelope.error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        Err(RouteError::MethodNotAllowed { allowed }) if method == Method::OPTIONS => {
+            return preflight(allowed);
+        }
+        Err(RouteError::MethodNotAllowed { allowed }) => {
+            let mut refused = envelope.error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+            refused
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allowed));
+            return refused;
         }
     };
     let answered = match route {
@@ -118,6 +129,36 @@ where
         Route::Readyz => handlers::health(&envelope, ctx.bus.is_ready(), "ready"),
     };
     answered.unwrap_or_else(|Refusal(status, message)| envelope.error(status, &message))
+}
+
+/// A browser's CORS preflight: the methods the path takes; [`with_cors`] adds the rest.
+fn preflight(allowed: &'static str) -> Response {
+    let mut response = Response::new(Default::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(ALLOW, HeaderValue::from_static(allowed));
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static(allowed),
+    );
+    headers.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static("Content-Type, X-Auth-Token, X-Request-ID, Authorization"),
+    );
+    headers.insert("access-control-max-age", HeaderValue::from_static("600"));
+    response
+}
+
+/// Browser dashboards call the API from their own origin, as they do KAZOO's crossbar; a token,
+/// not a cookie, authenticates, so any origin may read the answers.
+fn with_cors(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("X-Request-ID"),
+    );
+    response
 }
 
 /// `X-Auth-Token`, or a bearer token in `Authorization`.

@@ -18,7 +18,10 @@ pub enum Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteError {
     NotFound,
-    MethodNotAllowed,
+    /// The path exists; these are the methods it takes.
+    MethodNotAllowed {
+        allowed: &'static str,
+    },
 }
 
 pub fn resolve(method: &Method, path: &str) -> Result<Route, RouteError> {
@@ -27,17 +30,17 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, RouteError> {
         .filter(|p| !p.is_empty())
         .unwrap_or(path);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let only = |allowed: &Method, route: Route| {
-        if method == allowed {
+    let only = |allowed: &'static str, route: Route| {
+        if method.as_str() == allowed {
             Ok(route)
         } else {
-            Err(RouteError::MethodNotAllowed)
+            Err(RouteError::MethodNotAllowed { allowed })
         }
     };
     match segments.as_slice() {
-        ["v2", "websockets"] => only(&Method::GET, Route::Catalogue),
+        ["v2", "websockets"] => only("GET", Route::Catalogue),
         ["v2", "accounts", account, "websockets"] => only(
-            &Method::GET,
+            "GET",
             Route::AccountSockets {
                 account: account.to_string(),
             },
@@ -47,13 +50,15 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, RouteError> {
             match *method {
                 Method::GET => Ok(Route::AccountSocket { account, socket_id }),
                 Method::DELETE => Ok(Route::KickSocket { account, socket_id }),
-                _ => Err(RouteError::MethodNotAllowed),
+                _ => Err(RouteError::MethodNotAllowed {
+                    allowed: "GET, DELETE",
+                }),
             }
         }
-        ["v2", "events"] => only(&Method::POST, Route::PublishEvents),
-        ["metrics"] => only(&Method::GET, Route::Metrics),
-        ["healthz"] => only(&Method::GET, Route::Healthz),
-        ["readyz"] => only(&Method::GET, Route::Readyz),
+        ["v2", "events"] => only("POST", Route::PublishEvents),
+        ["metrics"] => only("GET", Route::Metrics),
+        ["healthz"] => only("GET", Route::Healthz),
+        ["readyz"] => only("GET", Route::Readyz),
         _ => Err(RouteError::NotFound),
     }
 }
@@ -95,15 +100,17 @@ mod tests {
         );
         assert_eq!(
             resolve(&Method::POST, "/v2/websockets"),
-            Err(RouteError::MethodNotAllowed)
+            Err(RouteError::MethodNotAllowed { allowed: "GET" })
         );
         assert_eq!(
             resolve(&Method::GET, "/v2/events"),
-            Err(RouteError::MethodNotAllowed)
+            Err(RouteError::MethodNotAllowed { allowed: "POST" })
         );
         assert_eq!(
             resolve(&Method::PUT, "/v2/accounts/a/websockets/s"),
-            Err(RouteError::MethodNotAllowed)
+            Err(RouteError::MethodNotAllowed {
+                allowed: "GET, DELETE"
+            })
         );
     }
 }
