@@ -101,6 +101,9 @@ pub struct SupervisorState {
     by_id: HashMap<Arc<str>, SessionKey>,
     /// Authenticated sessions per account; keys grow with connect order.
     by_account: HashMap<AccountId, BTreeSet<SessionKey>>,
+    /// Set by `CloseAll`: a socket whose handshake was still under way then is closed as soon
+    /// as it opens.
+    closing: Option<CloseReason>,
 }
 
 pub struct Supervisor;
@@ -122,6 +125,7 @@ impl Actor for Supervisor {
             by_actor: HashMap::new(),
             by_id: HashMap::new(),
             by_account: HashMap::new(),
+            closing: None,
         })
     }
 
@@ -164,6 +168,7 @@ impl Actor for Supervisor {
                 ask(session, reply, SessionMsg::Kick);
             }
             SupervisorMsg::CloseAll(reason) => {
+                state.closing = Some(reason);
                 for entry in state.sessions.values() {
                     entry.outbox.close(reason);
                 }
@@ -207,6 +212,9 @@ impl SupervisorState {
             self.fabric.limits.outbox,
             self.fabric.metrics.clone(),
         ));
+        if let Some(reason) = self.closing {
+            outbox.close(reason);
+        }
         let args = SessionArgs {
             fabric: self.fabric.clone(),
             supervisor: myself.clone(),

@@ -339,3 +339,16 @@ async fn kick_closes_with_4000_and_answers_the_last_state() {
     assert_eq!(last.bindings, ["call.*.*"]);
     assert_eq!(session.outbox.take().close, Some(CloseReason::Kicked));
 }
+
+#[tokio::test]
+async fn sockets_opened_after_close_all_are_closed_at_once() {
+    let harness = Harness::start(Limits::default()).await;
+    let before = harness.open().await;
+    harness
+        .supervisor
+        .cast(SupervisorMsg::CloseAll(CloseReason::GoingAway))
+        .unwrap();
+    let after = harness.open().await;
+    assert_eq!(before.outbox.take().close, Some(CloseReason::GoingAway));
+    assert_eq!(after.outbox.take().close, Some(CloseReason::GoingAway));
+}
