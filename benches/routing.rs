@@ -4,38 +4,32 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
+use switchyard::actors::account::AccountId;
 use switchyard::actors::bindings::CALL_EVENTS;
 use switchyard::actors::event::{BusMessage, Event};
 use switchyard::actors::topic::TopicTrie;
 
 const TYPES: [&str; 4] = ["user", "device", "callflow", "vmbox"];
 
-/// splitmix64: the same index every run.
-struct Rng(u64);
+/// Seeded: the same index every run.
+struct Rng(StdRng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    fn seeded(seed: u64) -> Self {
+        Rng(StdRng::seed_from_u64(seed))
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.random_range(0..n)
     }
     fn hex32(&mut self) -> String {
-        format!("{:016x}{:016x}", self.next(), self.next())
+        format!("{:032x}", self.0.random::<u128>())
     }
 }
 
 fn adb(account: &str) -> String {
-    format!(
-        "account%2F{}%2F{}%2F{}",
-        &account[..2],
-        &account[2..4],
-        &account[4..]
-    )
+    AccountId::parse(account).expect("an account id").database()
 }
 
 /// About ten bindings per account, in the shapes the catalogue produces.
@@ -61,7 +55,7 @@ struct Index {
 }
 
 fn build(patterns: usize) -> Index {
-    let mut rng = Rng(7);
+    let mut rng = Rng::seeded(7);
     let mut all = Vec::with_capacity(patterns + 16);
     let mut accounts = Vec::new();
     while all.len() < patterns {
@@ -81,7 +75,7 @@ fn build(patterns: usize) -> Index {
 
 /// Keys of events that reach few bindings: held accounts, and accounts nobody watches.
 fn keys(index: &Index) -> Vec<String> {
-    let mut rng = Rng(11);
+    let mut rng = Rng::seeded(11);
     (0..1024)
         .map(|i| {
             let account = if i % 4 == 3 {
