@@ -47,7 +47,7 @@ pub enum EventError {
     MissingCallField(&'static str),
     #[error("{exchange} routing key {routing_key:?} is not of the form {expected}")]
     RoutingKeyShape {
-        exchange: &'static str,
+        exchange: Exchange,
         routing_key: String,
         expected: &'static str,
     },
@@ -92,19 +92,17 @@ impl Event {
         let (routing_key, deliverable) = match kind {
             Exchange::CallEvt => (call_routing_key(&payload, &name)?, is_call_event(&name)),
             Exchange::Configuration => {
-                check_shape(&routing_key, "configuration", CONFIGURATION_SHAPE, |w| {
-                    w.len() == 4
-                })?;
+                check_shape(&routing_key, kind, CONFIGURATION_SHAPE, |w| w.len() == 4)?;
                 (routing_key, true)
             }
             Exchange::Faxes => {
-                check_shape(&routing_key, "faxes", FAXES_SHAPE, |w| {
+                check_shape(&routing_key, kind, FAXES_SHAPE, |w| {
                     matches!(w, ["fax", "status", _, _])
                 })?;
                 (routing_key, true)
             }
             Exchange::Conference => {
-                check_shape(&routing_key, "conference", CONFERENCE_SHAPE, |w| {
+                check_shape(&routing_key, kind, CONFERENCE_SHAPE, |w| {
                     matches!(
                         w,
                         ["conference", "event", _, _, _, _, ..] | ["conference", "command", _]
@@ -162,7 +160,7 @@ fn call_routing_key(payload: &Map<String, Value>, name: &str) -> Result<String, 
 /// a missing id, and bindings never produce one.
 fn check_shape(
     routing_key: &str,
-    exchange: &'static str,
+    exchange: Exchange,
     expected: &'static str,
     fits: impl Fn(&[&str]) -> bool,
 ) -> Result<(), EventError> {
@@ -484,7 +482,7 @@ mod tests {
             assert_eq!(
                 err,
                 EventError::RoutingKeyShape {
-                    exchange: "configuration",
+                    exchange: Exchange::Configuration,
                     routing_key: key.into(),
                     expected: CONFIGURATION_SHAPE,
                 },
@@ -522,7 +520,7 @@ mod tests {
         ] {
             let err = refusal("faxes", key, json!({"Event-Name": "status"}));
             assert!(
-                matches!(&err, EventError::RoutingKeyShape { exchange: "faxes", expected, .. }
+                matches!(&err, EventError::RoutingKeyShape { exchange: Exchange::Faxes, expected, .. }
                     if *expected == FAXES_SHAPE),
                 "{key:?}: {err:?}"
             );
@@ -579,7 +577,7 @@ mod tests {
                 matches!(
                     &err,
                     EventError::RoutingKeyShape {
-                        exchange: "conference",
+                        exchange: Exchange::Conference,
                         ..
                     }
                 ),

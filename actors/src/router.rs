@@ -5,8 +5,8 @@
 //! serialised once, and each matching route's frame built once and shared by all its subscribers.
 //!
 //! MODB names carry a month (`…-202611`) but a MODB binding must match every month (SPEC 4), so
-//! both patterns and routing keys pass through [`canonical_key`] before they meet the trie; and
-//! both are prefixed with their exchange, since a pattern such as `*.*.*.*` would otherwise
+//! both patterns and routing keys pass through [`trie_key`] before they meet the trie, which
+//! also prefixes them with their exchange, since a pattern such as `*.*.*.*` would otherwise
 //! match keys of every exchange.
 
 use std::collections::HashMap;
@@ -226,21 +226,20 @@ impl Router {
     }
 }
 
-/// What the trie holds and is asked: the exchange, then the canonical key, so that an event
-/// meets only the bindings of its own exchange.
+/// What the trie holds and is asked: the exchange, so that an event meets only the bindings of
+/// its own exchange, then the key with every MODB word made month-agnostic. Built in one
+/// string: it is on the event path.
 fn trie_key(exchange: Exchange, key: &str) -> String {
-    format!("{}.{}", exchange.name(), canonical_key(key))
-}
-
-/// A routing key or pattern with every MODB word made month-agnostic.
-pub fn canonical_key(key: &str) -> String {
-    if !key.contains("%2F") {
-        return key.to_string();
+    let mut out = String::with_capacity(exchange.name().len() + 1 + key.len());
+    out.push_str(exchange.name());
+    for word in key.split('.') {
+        out.push('.');
+        match month_agnostic_modb(word) {
+            Some(canonical) => out.push_str(&canonical),
+            None => out.push_str(word),
+        }
     }
-    key.split('.')
-        .map(|word| month_agnostic_modb(word).unwrap_or_else(|| word.to_string()))
-        .collect::<Vec<_>>()
-        .join(".")
+    out
 }
 
 #[cfg(test)]
@@ -421,28 +420,37 @@ mod tests {
     }
 
     #[test]
-    fn canonical_keys_only_touch_modb_words() {
+    fn trie_keys_name_the_exchange_and_only_touch_modb_words() {
         let account = AccountId::parse(A).unwrap();
         let modb = account.modb(YearMonth {
             year: 2026,
             month: 1,
         });
         let key = format!("doc_edited.{modb}.user.x");
-        let canonical = canonical_key(&key);
-        assert_ne!(canonical, key);
+        let canonical = trie_key(Exchange::Configuration, &key);
+        assert_ne!(canonical, format!("configuration.{key}"));
         assert_eq!(
             canonical,
-            canonical_key(&format!(
-                "doc_edited.{}.user.x",
-                account.modb(YearMonth {
-                    year: 2030,
-                    month: 12
-                })
-            ))
+            trie_key(
+                Exchange::Configuration,
+                &format!(
+                    "doc_edited.{}.user.x",
+                    account.modb(YearMonth {
+                        year: 2030,
+                        month: 12
+                    })
+                )
+            )
         );
         let plain = format!("doc_edited.{}.user.x", account.database());
-        assert_eq!(canonical_key(&plain), plain);
-        assert_eq!(canonical_key("call.a.b.c"), "call.a.b.c");
+        assert_eq!(
+            trie_key(Exchange::Configuration, &plain),
+            format!("configuration.{plain}")
+        );
+        assert_eq!(
+            trie_key(Exchange::CallEvt, "call.a.b.c"),
+            "callevt.call.a.b.c"
+        );
     }
 
     #[test]
