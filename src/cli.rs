@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::loadgen::LoadgenArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "switchyard",
@@ -30,6 +32,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a token (HS256, signed with the node's secret) for an account.
     Token(TokenArgs),
+    /// Drive load against a node and measure it: connect, idle, fanout or churn.
+    ///
+    /// Clients are spread over source addresses 127.0.0.x and, when one process's open-file
+    /// limit is not enough, over worker processes. Prints a summary and writes every figure and
+    /// the exact settings as JSON.
+    Loadgen(LoadgenArgs),
 }
 
 /// `serve` flags, as typed; see [`crate::config`].

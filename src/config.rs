@@ -489,7 +489,7 @@ fn parse_policy(value: &str) -> Result<SlowConsumerPolicy, String> {
 }
 
 /// Seconds, or a whole number with a unit: `500ms`, `30s`, `5m`, `1h`.
-fn parse_duration(value: &str, allow_zero: bool) -> Result<Duration, String> {
+pub(crate) fn parse_duration(value: &str, allow_zero: bool) -> Result<Duration, String> {
     let bad = || format!("{value:?} is not a duration (seconds, or a number with ms, s, m or h)");
     let split = value
         .find(|c: char| !c.is_ascii_digit())

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             }
             Err(error) => refuse(&error),
         },
+        Command::Loadgen(args) => ExitCode::from(switchyard::loadgen::command(&args)),
     }
 }
 

@@ -81,7 +81,7 @@ pub const OBJECT_TYPES: [&str; 10] = [
 ];
 
 /// Document types stored in the month's database rather than the account's.
-const MODB_TYPES: [&str; 2] = ["fax", "mailbox_message"];
+pub const MODB_TYPES: [&str; 2] = ["fax", "mailbox_message"];
 
 /// The events of `conference.event.{CONF}.*.{EV}`.
 pub const CONFERENCE_EVENTS: [&str; 12] = [

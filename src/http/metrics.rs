@@ -4,6 +4,8 @@ use std::fmt::Write;
 
 use switchyard_actors::metrics::Metrics;
 
+use crate::process_memory::{self, Process};
+
 pub fn render(metrics: &Metrics) -> String {
     let gauges = [
         (
@@ -75,6 +77,14 @@ pub fn render(metrics: &Metrics) -> String {
         ),
     ];
     let mut text = String::with_capacity(2048);
+    // The conventional name, so the load generator and dashboards read memory without a pid.
+    if let Ok(bytes) = process_memory::resident_bytes(Process::This) {
+        let name = "process_resident_memory_bytes";
+        let _ = writeln!(
+            text,
+            "# HELP {name} Resident memory of the node.\n# TYPE {name} gauge\n{name} {bytes}"
+        );
+    }
     for (name, help, value) in gauges {
         let _ = writeln!(
             text,

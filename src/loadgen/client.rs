@@ -1,0 +1,363 @@
+//! One load-generator websocket client: connect from a chosen source address, subscribe, count
+//! what arrives, leave cleanly.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::events::ReceivedStamp;
+use super::tally::Tally;
+
+pub type Socket = WebSocketStream<TcpStream>;
+
+/// How long a leaving client waits for the node's close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Small buffers: a load generator holds tens of thousands of clients, each receiving short
+/// frames (tungstenite's defaults would cost 128 KiB of read buffer per client).
+fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+}
+
+/// Why a client did not get connected and subscribed. The text is the reason it is counted under.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The node answered the subscription with an error: not load, a wrong setup.
+    #[error("the node refused the subscription: {0}")]
+    Refused(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// `ws://host:port/path`, resolved.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub addr: SocketAddr,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let rest = url.strip_prefix("ws://").ok_or_else(|| {
+            format!("{url:?} is not a ws:// URL (the load generator does not speak TLS)")
+        })?;
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        if authority.is_empty() {
+            return Err(format!("{url:?} has no host"));
+        }
+        let with_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']'))
+        {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&with_port)
+            .map_err(|e| format!("{url:?}: cannot resolve {authority}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{url:?}: {authority} resolves to no address"))?;
+        let url = if rest.contains('/') {
+            url.to_string()
+        } else {
+            format!("{url}/")
+        };
+        Ok(Endpoint { url, addr })
+    }
+}
+
+/// TCP connect (from `source` when given) and the websocket handshake.
+pub async fn connect(endpoint: &Endpoint, source: Option<IpAddr>) -> Result<Socket, ClientError> {
+    let failed = |what: &str, e: std::io::Error| ClientError::Failed(format!("{what}: {e}"));
+    let socket = match endpoint.addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| failed("socket", e))?;
+    if let Some(source) = source {
+        bind_without_port(&socket);
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .map_err(|e| failed("bind", e))?;
+    }
+    let stream = socket
+        .connect(endpoint.addr)
+        .await
+        .map_err(|e| failed("connect", e))?;
+    let _ = stream.set_nodelay(true);
+    let (socket, _response) = tokio_tungstenite::client_async_with_config(
+        endpoint.url.as_str(),
+        stream,
+        Some(websocket_config()),
+    )
+    .await
+    .map_err(|e| match e {
+        WsError::Http(response) => {
+            ClientError::Failed(format!("handshake: HTTP {}", response.status()))
+        }
+        other => ClientError::Failed(format!("handshake: {other}")),
+    })?;
+    Ok(socket)
+}
+
+/// Lets the kernel pick the source port at `connect`, by the whole 4-tuple, instead of at `bind`:
+/// otherwise every bound client would use up a port of the source address for any destination.
+fn bind_without_port(socket: &TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket fd and a c_int option of the size passed; failure only means the
+    // kernel picks ports at bind time, as without the option.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct Reply<'a> {
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(default, borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}
+
+/// Sends the subscription and waits for its reply; events that arrive before it are ignored.
+pub async fn subscribe(
+    socket: &mut Socket,
+    token: &str,
+    account: &str,
+    bindings: &[String],
+    request_id: &str,
+) -> Result<(), ClientError> {
+    let frame = json!({
+        "action": "subscribe",
+        "auth_token": token,
+        "request_id": request_id,
+        "name": "switchyard-loadgen",
+        "data": {"account_id": account, "bindings": bindings},
+    });
+    socket
+        .send(Message::text(frame.to_string()))
+        .await
+        .map_err(|e| ClientError::Failed(format!("subscribe: {e}")))?;
+    loop {
+        let text = match socket.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                return Err(ClientError::Failed(format!(
+                    "closed by the node before the subscription reply{}",
+                    frame
+                        .map(|f| format!(" ({} {})", f.code, f.reason))
+                        .unwrap_or_default()
+                )));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(ClientError::Failed(format!("subscribe: {e}"))),
+            None => {
+                return Err(ClientError::Failed(
+                    "closed by the node before the subscription reply".to_string(),
+                ));
+            }
+        };
+        let Ok(reply) = serde_json::from_str::<Reply>(&text) else {
+            return Err(ClientError::Failed(format!(
+                "unreadable frame from the node: {}",
+                &text[..text.len().min(120)]
+            )));
+        };
+        if reply.action != "reply" {
+            continue;
+        }
+        return match reply.status.as_deref() {
+            Some("success") => Ok(()),
+            _ => Err(ClientError::Refused(
+                reply
+                    .data
+                    .as_ref()
+                    .and_then(|d| d["errors"].as_array())
+                    .map(|errors| {
+                        errors
+                            .iter()
+                            .filter_map(|e| e.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .unwrap_or_else(|| text.to_string()),
+            )),
+        };
+    }
+}
+
+/// What ended a client's receiving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The run asked it to leave (or its hold time passed).
+    Asked,
+    /// The node closed the socket or the connection broke.
+    ByNode,
+}
+
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(default, borrow)]
+    subscribed_key: Option<Cow<'a, str>>,
+    #[serde(default)]
+    data: Option<ReceivedStamp>,
+}
+
+/// Counts events until `stop` turns true or `until` passes, then leaves with a close handshake.
+pub async fn receive(
+    mut socket: Socket,
+    bindings: &[String],
+    tally: &Tally,
+    mut stop: watch::Receiver<bool>,
+    until: Option<tokio::time::Instant>,
+) -> Ended {
+    let mut last_seq: Option<u64> = None;
+    let hold_over = async {
+        match until {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(hold_over);
+    let ended = loop {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => break Ended::Asked,
+            () = &mut hold_over => break Ended::Asked,
+            message = socket.next() => match message {
+                Some(Ok(Message::Text(text))) => count(&text, bindings, tally, &mut last_seq),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break Ended::ByNode,
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    if ended == Ended::Asked {
+        leave(&mut socket).await;
+    }
+    ended
+}
+
+fn count(text: &str, bindings: &[String], tally: &Tally, last_seq: &mut Option<u64>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Ok(frame) = serde_json::from_str::<Incoming>(text) else {
+        return;
+    };
+    if frame.action != "event" {
+        return;
+    }
+    tally.deliveries.fetch_add(1, Relaxed);
+    let Some(stamp) = frame.data.as_ref().and_then(ReceivedStamp::complete) else {
+        tally.unstamped.fetch_add(1, Relaxed);
+        return;
+    };
+    tally.record_latency(unix_micros().saturating_sub(stamp.sent_us));
+    let for_its_binding = bindings
+        .get(stamp.binding)
+        .is_some_and(|b| frame.subscribed_key.as_deref() == Some(b.as_str()));
+    if !for_its_binding {
+        tally.extra.fetch_add(1, Relaxed);
+    } else if last_seq.is_none_or(|last| stamp.seq > last) {
+        *last_seq = Some(stamp.seq);
+        tally.received.fetch_add(1, Relaxed);
+    } else {
+        tally.duplicates.fetch_add(1, Relaxed);
+    }
+}
+
+/// Close handshake: send ours, read until the node's arrives (bounded).
+pub async fn leave(socket: &mut Socket) {
+    let _ = socket.close(None).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(_)) = socket.next().await {}
+    })
+    .await;
+}
+
+/// Microseconds since the Unix epoch: the clock every process of a run shares.
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    #[test]
+    fn endpoints() {
+        let e = Endpoint::parse("ws://127.0.0.1:5555").unwrap();
+        assert_eq!(e.url, "ws://127.0.0.1:5555/");
+        assert_eq!(e.addr, "127.0.0.1:5555".parse().unwrap());
+        let e = Endpoint::parse("ws://localhost:9/x").unwrap();
+        assert_eq!(e.url, "ws://localhost:9/x");
+        for bad in [
+            "wss://127.0.0.1:5555",
+            "http://127.0.0.1:5555",
+            "ws://",
+            "ws://[::1",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn event(subscribed_key: &str, seq: u64, binding: usize) -> String {
+        json!({
+            "action": "event",
+            "subscribed_key": subscribed_key,
+            "data": {"loadgen_seq": seq, "loadgen_binding": binding, "loadgen_sent_us": 1, "x": [1]},
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn counting_tells_targets_duplicates_extras_and_strangers() {
+        let bindings = vec!["call.*.*".to_string(), "call.CHANNEL_CREATE.*".to_string()];
+        let tally = Tally::new(1);
+        let mut last = None;
+        for text in [
+            event("call.*.*", 1, 0),
+            event("call.CHANNEL_CREATE.*", 1, 0), // also matches its other binding
+            event("call.CHANNEL_CREATE.*", 2, 1),
+            event("call.CHANNEL_CREATE.*", 2, 1), // again
+            json!({"action": "event", "subscribed_key": "x", "data": {}}).to_string(),
+            json!({"action": "reply", "data": {}}).to_string(),
+            "not json".to_string(),
+        ] {
+            count(&text, &bindings, &tally, &mut last);
+        }
+        assert_eq!(tally.deliveries.load(Relaxed), 5);
+        assert_eq!(tally.received.load(Relaxed), 2);
+        assert_eq!(tally.extra.load(Relaxed), 1);
+        assert_eq!(tally.duplicates.load(Relaxed), 1);
+        assert_eq!(tally.unstamped.load(Relaxed), 1);
+        assert_eq!(
+            crate::loadgen::tally::Latencies::merge([tally.latencies()]).len(),
+            4
+        );
+    }
+}

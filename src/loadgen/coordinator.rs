@@ -1,0 +1,488 @@
+//! One run, start to end: check the node can be measured at all, read its figures, set the
+//! workers' clients up, hold, publish or churn, let the workers finish, and add it all up.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::args::Scenario;
+use super::client::{self, ClientError};
+use super::node_probe::{NodeFigures, NodeProbe, ProbeError};
+use super::plan::Plan;
+use super::progress::Progress;
+use super::publisher::{Published, Publisher};
+use super::report::{
+    Churn, Connections, Events, LatencyFigures, Memory, NodeSamples, Report, rate,
+};
+use super::rest_client::RestError;
+use super::tally::{Latencies, Snapshot};
+use super::worker::{FromWorker, ToWorker, Workers};
+
+/// How often the node's memory is sampled while clients are held, for its peak.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// Beyond the drain timeout, how long workers get to close their clients and report.
+const FINISH_GRACE: Duration = Duration::from_secs(30);
+const REACH_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadgenError {
+    #[error(
+        "cannot reach the node's websocket port at {addr}: {reason}; is `switchyard serve` running?"
+    )]
+    Unreachable { addr: SocketAddr, reason: String },
+    #[error("{0} (check --token, --account-id and --binding)")]
+    Refused(String),
+    #[error("a first test client could not connect and subscribe: {0}")]
+    FirstClient(String),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error("publishing failed: {0}")]
+    Publish(RestError),
+    #[error(
+        "publishing refused: {0} (publishing needs a token of a superduper account: --publish-token)"
+    )]
+    PublishRefused(RestError),
+    #[error("cannot start worker processes: {0}")]
+    Spawn(std::io::Error),
+    #[error("worker {worker}: {message}")]
+    Worker { worker: usize, message: String },
+    #[error("the workers did not finish within {0:?} of being told to")]
+    Stuck(Duration),
+}
+
+/// What the workers have said so far.
+struct Board {
+    latest: Vec<Snapshot>,
+    ready: Vec<bool>,
+    done: Vec<Option<Done>>,
+}
+
+struct Done {
+    latencies: Latencies,
+    expected: u64,
+    drained_ms: u64,
+}
+
+impl Board {
+    fn new(workers: usize) -> Board {
+        Board {
+            latest: vec![Snapshot::default(); workers],
+            ready: vec![false; workers],
+            done: (0..workers).map(|_| None).collect(),
+        }
+    }
+
+    fn total(&self) -> Snapshot {
+        let mut total = Snapshot::default();
+        for snapshot in &self.latest {
+            total.add(snapshot);
+        }
+        total
+    }
+
+    fn all_ready(&self) -> bool {
+        self.ready.iter().all(|r| *r)
+    }
+
+    fn all_done(&self) -> bool {
+        self.done.iter().all(Option::is_some)
+    }
+}
+
+struct Run<'a> {
+    progress: &'a Progress,
+    workers: Workers,
+    board: Board,
+    probe: NodeProbe,
+    rss_peak: Option<u64>,
+    published: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+}
+
+impl Run<'_> {
+    fn take(&mut self, worker: usize, report: FromWorker) -> Result<(), LoadgenError> {
+        match report {
+            FromWorker::Progress { snapshot } => self.board.latest[worker] = snapshot,
+            FromWorker::Ready { snapshot } => {
+                self.board.latest[worker] = snapshot;
+                self.board.ready[worker] = true;
+            }
+            FromWorker::Fatal { message } if message.starts_with("the node refused") => {
+                return Err(LoadgenError::Refused(message));
+            }
+            FromWorker::Fatal { message } => return Err(LoadgenError::Worker { worker, message }),
+            FromWorker::Done {
+                snapshot,
+                latencies,
+                expected,
+                drained_ms,
+            } => {
+                self.board.latest[worker] = snapshot;
+                self.board.done[worker] = Some(Done {
+                    latencies,
+                    expected,
+                    drained_ms,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes worker reports, shows progress and samples the node's memory until `until` ends
+    /// (`Some`) or the board satisfies `enough` (`None`).
+    async fn pump<T>(
+        &mut self,
+        until: impl Future<Output = T>,
+        enough: impl Fn(&Board) -> bool,
+        position: impl Fn(&Board, Duration) -> u64,
+    ) -> Result<Option<T>, LoadgenError> {
+        let mut until = pin!(until);
+        let mut sampling = tokio::time::interval(SAMPLE_EVERY);
+        let started = Instant::now();
+        loop {
+            if enough(&self.board) {
+                return Ok(None);
+            }
+            tokio::select! {
+                output = &mut until => return Ok(Some(output)),
+                report = self.workers.reports.recv() => {
+                    let Some((worker, report)) = report else {
+                        return Err(LoadgenError::Worker {
+                            worker: 0,
+                            message: "every worker stopped reporting".into(),
+                        });
+                    };
+                    self.take(worker, report)?;
+                    let published = self.published.as_ref().map(|p| p.load(std::sync::atomic::Ordering::Relaxed));
+                    self.progress.show(&self.board.total(), published);
+                    self.progress.set_position(position(&self.board, started.elapsed()));
+                }
+                _ = sampling.tick() => {
+                    if let Some(rss) = self.probe.read().await?.rss_bytes {
+                        self.rss_peak = Some(self.rss_peak.unwrap_or(0).max(rss));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tenths(elapsed: Duration) -> u64 {
+    (elapsed.as_millis() / 100) as u64
+}
+
+/// Fails fast, with the reason, when the node cannot be measured at all.
+async fn preflight(plan: &Plan) -> Result<(), LoadgenError> {
+    let addr = plan.endpoint.addr;
+    let unreachable = |reason: String| LoadgenError::Unreachable { addr, reason };
+    tokio::time::timeout(REACH_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| unreachable(format!("no answer within {REACH_TIMEOUT:?}")))?
+        .map_err(|e| unreachable(e.to_string()))?;
+    if plan.subscribes() {
+        let account = plan.accounts[0].as_str();
+        let attempt = async {
+            let mut socket = client::connect(&plan.endpoint, None).await?;
+            let bindings = &plan.settings.bindings;
+            let token = &plan.subscriber_tokens[0];
+            client::subscribe(&mut socket, token, account, bindings, "loadgen-check").await?;
+            client::leave(&mut socket).await;
+            Ok::<_, ClientError>(())
+        };
+        match tokio::time::timeout(REACH_TIMEOUT * 2, attempt).await {
+            Ok(Ok(())) => {}
+            Ok(Err(ClientError::Refused(reason))) => {
+                return Err(LoadgenError::Refused(format!(
+                    "the node refused the subscription: {reason}"
+                )));
+            }
+            Ok(Err(ClientError::Failed(reason))) => return Err(LoadgenError::FirstClient(reason)),
+            Err(_) => return Err(LoadgenError::FirstClient("no answer within 10s".into())),
+        }
+    }
+    Ok(())
+}
+
+/// The node's figures once its connection gauge shows every held client (it counts a session
+/// when its actor has started, a moment after the client's handshake), or after a while anyway.
+async fn settled_count(
+    probe: &mut NodeProbe,
+    before: &NodeFigures,
+    open: u64,
+) -> Result<NodeFigures, LoadgenError> {
+    let deadline = Instant::now() + REACH_TIMEOUT;
+    let expected = before.connections().unwrap_or(0) + open;
+    loop {
+        let figures = probe.read().await?;
+        if figures.connections().is_none_or(|c| c >= expected) || Instant::now() >= deadline {
+            return Ok(figures);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenError> {
+    let started_at_unix_s = unix_seconds();
+    let run_started = Instant::now();
+    preflight(plan).await?;
+    let mut probe = NodeProbe::new(plan.rest.clone(), plan.node_pid);
+    let before = probe.read().await?;
+    let mut publisher = plan.publish_token.as_ref().map(|token| {
+        Publisher::new(
+            plan.rest.clone(),
+            token.clone(),
+            plan.accounts.clone(),
+            plan.templates.clone(),
+            plan.padding.clone(),
+            plan.settings.batch,
+        )
+    });
+    if let Some(publisher) = &mut publisher {
+        publisher.check().await.map_err(|error| match error {
+            RestError::Status { status, .. } if status == 401 || status == 403 => {
+                LoadgenError::PublishRefused(error)
+            }
+            other => LoadgenError::Publish(other),
+        })?;
+    }
+
+    let mut specs = plan.worker_specs();
+    let workers = if plan.uses_worker_processes() {
+        Workers::processes(specs).map_err(LoadgenError::Spawn)?
+    } else {
+        Workers::in_process(specs.remove(0))
+    };
+    let mut run = Run {
+        progress,
+        board: Board::new(workers.len()),
+        workers,
+        probe,
+        rss_peak: before.rss_bytes,
+        published: publisher.as_ref().map(|p| p.published.clone()),
+    };
+
+    // Set up every client.
+    let setup_started = Instant::now();
+    let sockets = plan.settings.sockets as u64;
+    progress.phase("connecting", sockets);
+    run.pump(std::future::pending::<()>(), Board::all_ready, |b, _| {
+        b.total().attempted
+    })
+    .await?;
+    let setup_s = setup_started.elapsed().as_secs_f64();
+    let at_setup = run.board.total();
+    let mut held = settled_count(&mut run.probe, &before, at_setup.open).await?;
+
+    // Hold, publish or churn.
+    let timed = plan.duration;
+    let timeline = move |_: &Board, elapsed: Duration| tenths(elapsed);
+    let mut published = None;
+    match plan.scenario {
+        Scenario::Connect => {}
+        Scenario::Idle => {
+            progress.phase("holding", tenths(timed));
+            run.pump(tokio::time::sleep(timed), |_| false, timeline)
+                .await?;
+        }
+        Scenario::Fanout | Scenario::Churn => {
+            let name = if plan.scenario == Scenario::Churn {
+                "churning"
+            } else {
+                "publishing"
+            };
+            progress.phase(name, tenths(timed));
+            match publisher {
+                Some(publisher) => {
+                    let rate = plan.settings.rate;
+                    let task = tokio::spawn(publisher.run(rate, timed));
+                    let outcome: Published = run
+                        .pump(task, |_| false, timeline)
+                        .await?
+                        .expect("only the task ends this wait")
+                        .expect("the publisher does not panic");
+                    if let Some(error) = outcome.error {
+                        return Err(LoadgenError::Publish(error));
+                    }
+                    published = Some(outcome);
+                }
+                None => {
+                    run.pump(tokio::time::sleep(timed), |_| false, timeline)
+                        .await?;
+                }
+            }
+        }
+    }
+    if plan.scenario != Scenario::Connect {
+        held = run.probe.read().await?;
+        if let Some(rss) = held.rss_bytes {
+            run.rss_peak = Some(run.rss_peak.unwrap_or(0).max(rss));
+        }
+    }
+    let held_by_node = held.connections();
+
+    // Let the workers drain and leave. Churn clients come and go: nobody waits for what a
+    // client that already left would have received.
+    let (published_per_account, drain) = match (&published, plan.scenario) {
+        (Some(published), Scenario::Fanout) => (published.per_account.clone(), plan.drain_timeout),
+        _ => (Vec::new(), Duration::ZERO),
+    };
+    run.workers
+        .tell_all(ToWorker::Finish {
+            published_per_account,
+            drain_ms: drain.as_millis() as u64,
+        })
+        .await;
+    let patience = plan.drain_timeout + FINISH_GRACE;
+    progress.phase("finishing", tenths(patience));
+    let finished = run
+        .pump(tokio::time::sleep(patience), Board::all_done, timeline)
+        .await?;
+    if finished.is_some() {
+        return Err(LoadgenError::Stuck(patience));
+    }
+    let after = if plan.scenario == Scenario::Churn {
+        progress.phase("settling", tenths(plan.settle));
+        tokio::time::sleep(plan.settle).await;
+        Some(run.probe.read().await?)
+    } else {
+        None
+    };
+    progress.finish();
+
+    Ok(report(
+        plan,
+        &run,
+        Summary {
+            started_at_unix_s,
+            elapsed: run_started.elapsed(),
+            // Churn never finishes setting up: its clients connect all along.
+            setup_s: if plan.scenario == Scenario::Churn {
+                plan.duration.as_secs_f64()
+            } else {
+                setup_s
+            },
+            at_setup,
+            held_by_node,
+            published,
+            before,
+            held,
+            after,
+        },
+    ))
+}
+
+/// The figures `run` gathered along the way.
+struct Summary {
+    started_at_unix_s: u64,
+    elapsed: Duration,
+    setup_s: f64,
+    at_setup: Snapshot,
+    held_by_node: Option<u64>,
+    published: Option<Published>,
+    before: NodeFigures,
+    held: NodeFigures,
+    after: Option<NodeFigures>,
+}
+
+fn report(plan: &Plan, run: &Run<'_>, summary: Summary) -> Report {
+    let clients = run.board.total();
+    let done: Vec<&Done> = run.board.done.iter().flatten().collect();
+    let latency = Latencies::merge(done.iter().map(|d| d.latencies.clone()));
+    // Churn clients connect all through the run: rates are over all of it.
+    let at_setup = if plan.scenario == Scenario::Churn {
+        &clients
+    } else {
+        &summary.at_setup
+    };
+    let connections = Connections {
+        attempted: clients.attempted,
+        connected: clients.connected,
+        failed: clients.failed,
+        failures: clients.failures.clone(),
+        setup_s: summary.setup_s,
+        connect_rate_per_s: rate(at_setup.connected, summary.setup_s),
+        subscribed: clients.subscribed,
+        subscribe_rate_per_s: rate(at_setup.subscribed, summary.setup_s),
+        held_by_node: summary.held_by_node,
+        closed_by_node: clients.closed_by_node,
+    };
+    let events = summary.published.as_ref().map(|published| {
+        let publish_s = published.elapsed.as_secs_f64();
+        let drained_s = done.iter().map(|d| d.drained_ms).max().unwrap_or(0) as f64 / 1e3;
+        let expected = done.iter().map(|d| d.expected).sum::<u64>();
+        let delivery_s = publish_s + drained_s;
+        Events {
+            target_rate_per_s: plan.settings.rate,
+            published: published.events,
+            batches: published.batches,
+            publish_s,
+            publish_rate_per_s: rate(published.events, publish_s),
+            deliveries: clients.deliveries,
+            delivery_s,
+            delivery_rate_per_s: rate(clients.deliveries, delivery_s),
+            // Churn clients come and go: only fanout knows who should have had what.
+            expected: if plan.scenario == Scenario::Fanout {
+                expected
+            } else {
+                0
+            },
+            received: clients.received,
+            lost: if plan.scenario == Scenario::Fanout {
+                expected.saturating_sub(clients.received)
+            } else {
+                0
+            },
+            duplicates: clients.duplicates,
+            extra: clients.extra,
+            unstamped: clients.unstamped,
+        }
+    });
+    let memory = match plan.scenario {
+        Scenario::Churn => None,
+        _ => Memory::of(
+            &summary.before,
+            &summary.held,
+            run.rss_peak.unwrap_or(0),
+            at_setup.connected,
+        ),
+    };
+    let churn = summary.after.as_ref().map(|after| {
+        Churn::of(
+            &clients,
+            plan.duration.as_secs_f64(),
+            &summary.before,
+            after,
+            run.rss_peak,
+        )
+    });
+    let mut report = Report {
+        settings: plan.settings.clone(),
+        started_at_unix_s: summary.started_at_unix_s,
+        elapsed_s: summary.elapsed.as_secs_f64(),
+        complete: false,
+        problems: Vec::new(),
+        connections,
+        events,
+        latency_us: LatencyFigures::of(&latency),
+        memory,
+        churn,
+        clients,
+        node: NodeSamples {
+            before: summary.before,
+            held: summary.held,
+            after: summary.after,
+        },
+    };
+    report.find_problems();
+    report
+}

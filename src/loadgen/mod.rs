@@ -1,0 +1,116 @@
+//! `switchyard loadgen` (SPEC 10): drives websocket clients and published events against a node
+//! and measures what it does with them.
+//!
+//! - [`args`]: the flags; [`plan`]: flags checked and resolved into a run.
+//! - [`coordinator`]: one run, phase by phase; [`worker`]: a share of the clients, in this
+//!   process or a child; [`client`]: one websocket client; [`tally`]: what clients count.
+//! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`;
+//!   [`rest_client`]: the HTTP client under it and [`node_probe`] (`/metrics`, `/proc`).
+//! - [`report`]: the JSON report and the summary; [`progress`]: the live display.
+
+pub mod args;
+pub mod client;
+pub mod coordinator;
+pub mod events;
+pub mod node_probe;
+pub mod plan;
+pub mod progress;
+pub mod publisher;
+pub mod report;
+pub mod rest_client;
+pub mod tally;
+pub mod worker;
+
+use std::time::Duration;
+
+pub use args::{LoadgenArgs, Scenario};
+
+/// Exit statuses of `switchyard loadgen` (also in its `--help`).
+pub mod exit {
+    pub const COMPLETE: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const BAD_FLAG: u8 = 2;
+    pub const INCOMPLETE: u8 = 3;
+}
+
+/// Runs the subcommand; the exit status.
+pub fn command(args: &LoadgenArgs) -> u8 {
+    let open_file_limit = raise_open_file_limit();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(exit::FAILED, &error),
+    };
+    let status = if args.worker {
+        match runtime.block_on(worker::serve_stdio()) {
+            Ok(()) => exit::COMPLETE,
+            Err(error) => fail(exit::FAILED, &error),
+        }
+    } else {
+        coordinate(args, open_file_limit, &runtime)
+    };
+    // A worker's stdin reader may still be blocked in a read: do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    status
+}
+
+fn coordinate(args: &LoadgenArgs, open_file_limit: u64, runtime: &tokio::runtime::Runtime) -> u8 {
+    let plan = match plan::plan(args, open_file_limit) {
+        Ok(plan) => plan,
+        Err(error) => return fail(exit::BAD_FLAG, &error),
+    };
+    // Find out now, not after the run, that the report cannot be written.
+    if let Err(error) = std::fs::write(&plan.output, b"") {
+        let message = format!("--output {}: {error}", plan.output.display());
+        return fail(exit::BAD_FLAG, &message);
+    }
+    let progress = progress::Progress::new(plan.quiet);
+    let outcome = runtime.block_on(coordinator::run(&plan, &progress));
+    progress.finish();
+    let report = match outcome {
+        Ok(report) => report,
+        Err(error) => {
+            let _ = std::fs::remove_file(&plan.output);
+            return fail(exit::FAILED, &error);
+        }
+    };
+    print!("{}", report.summary());
+    if let Err(error) = report.write_json(&plan.output) {
+        let message = format!("--output {}: {error}", plan.output.display());
+        return fail(exit::FAILED, &message);
+    }
+    println!("  report       {}", plan.output.display());
+    if report.complete {
+        exit::COMPLETE
+    } else {
+        exit::INCOMPLETE
+    }
+}
+
+fn fail(status: u8, error: &dyn std::fmt::Display) -> u8 {
+    eprintln!("switchyard loadgen: {error}");
+    status
+}
+
+/// Raises this process's soft open-file limit to its hard limit; the limit now in force.
+fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}

@@ -1,0 +1,99 @@
+//! The node's own figures: its `/metrics`, and its memory from `/proc/{pid}` when the run knows
+//! its pid (else the `process_resident_memory_bytes` of its `/metrics`).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use hyper::Method;
+use serde::Serialize;
+
+use super::rest_client::{RestClient, RestError, RestTarget};
+use crate::process_memory::{self, Process};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Rest(#[from] RestError),
+    #[error("--node-pid {pid}: cannot read /proc/{pid}/status: {reason}")]
+    Pid { pid: u32, reason: String },
+}
+
+/// The node at one moment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeFigures {
+    pub rss_bytes: Option<u64>,
+    /// Every sample of `/metrics`, by name.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl NodeFigures {
+    pub fn metric(&self, name: &str) -> Option<u64> {
+        self.metrics.get(name).map(|v| *v as u64)
+    }
+
+    /// Open websocket sessions, as the node counts them.
+    pub fn connections(&self) -> Option<u64> {
+        self.metric("switchyard_connections")
+    }
+}
+
+pub struct NodeProbe {
+    rest: RestClient,
+    pid: Option<u32>,
+}
+
+impl NodeProbe {
+    pub fn new(target: RestTarget, pid: Option<u32>) -> NodeProbe {
+        NodeProbe {
+            rest: RestClient::new(target),
+            pid,
+        }
+    }
+
+    pub async fn read(&mut self) -> Result<NodeFigures, ProbeError> {
+        let text = self
+            .rest
+            .expect_success(Method::GET, "/metrics", None, Bytes::new())
+            .await?;
+        let metrics = parse_prometheus(&String::from_utf8_lossy(&text));
+        let rss_bytes = match self.pid {
+            Some(pid) => Some(
+                process_memory::resident_bytes(Process::Pid(pid)).map_err(|e| ProbeError::Pid {
+                    pid,
+                    reason: e.to_string(),
+                })?,
+            ),
+            None => metrics
+                .get("process_resident_memory_bytes")
+                .map(|v| *v as u64),
+        };
+        Ok(NodeFigures { rss_bytes, metrics })
+    }
+}
+
+/// `name value` samples of the Prometheus text format; labelled samples keep their labels in
+/// the name.
+fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            Some((name.trim().to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_samples_and_skips_comments() {
+        let metrics = parse_prometheus(
+            "# HELP a A.\n# TYPE a gauge\na 3\nb{x=\"1 2\"} 4.5\nbroken\nc notanumber\n",
+        );
+        assert_eq!(metrics.len(), 2);
+        assert_eq!(metrics["a"], 3.0);
+        assert_eq!(metrics["b{x=\"1 2\"}"], 4.5);
+    }
+}

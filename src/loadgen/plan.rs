@@ -1,0 +1,363 @@
+//! From flags to a run: every value checked (one line naming the flag when bad), tokens minted or
+//! taken, accounts chosen, clients spread over source addresses and worker processes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use switchyard_actors::account::AccountId;
+
+use super::args::{LoadgenArgs, Scenario};
+use super::client::Endpoint;
+use super::events::Template;
+use super::rest_client::RestTarget;
+use super::worker::WorkerSpec;
+use crate::auth::directory::AccountDirectory;
+use crate::auth::token::mint;
+use crate::config::parse_duration;
+
+/// Open files a worker keeps for itself (stdio, the runtime, the REST connection).
+const RESERVED_FILES: u64 = 256;
+/// Minted tokens outlive any sensible run.
+const MINTED_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The most source addresses a run spreads over (all of 127.0.0.0/8 but the first and last).
+const MAX_SOURCE_ADDRESSES: u64 = (1 << 24) - 2;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("--{flag}: {reason}")]
+    Flag { flag: &'static str, reason: String },
+    #[error("{0}")]
+    Tokens(String),
+}
+
+fn bad(flag: &'static str, reason: impl Into<String>) -> PlanError {
+    PlanError::Flag {
+        flag,
+        reason: reason.into(),
+    }
+}
+
+/// A checked run. Tokens are here but never in [`Settings`], which is what the report shows.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub settings: Settings,
+    pub scenario: Scenario,
+    pub endpoint: Endpoint,
+    pub rest: RestTarget,
+    pub accounts: Vec<AccountId>,
+    pub templates: Vec<Template>,
+    pub duration: Duration,
+    pub drain_timeout: Duration,
+    pub settle: Duration,
+    pub padding: String,
+    pub subscriber_tokens: Vec<String>,
+    /// Present when the scenario publishes.
+    pub publish_token: Option<String>,
+    pub node_pid: Option<u32>,
+    pub output: PathBuf,
+    pub quiet: bool,
+    workers: usize,
+    hold: Duration,
+    connect_timeout: Duration,
+}
+
+/// The exact settings of a run, as the JSON report records them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    pub scenario: Scenario,
+    pub ws_url: String,
+    pub http_url: String,
+    pub sockets: usize,
+    pub concurrency: usize,
+    pub accounts: usize,
+    pub first_account: String,
+    pub bindings: Vec<String>,
+    pub duration_s: f64,
+    pub rate: u32,
+    pub batch: u32,
+    pub payload_bytes: usize,
+    pub drain_timeout_s: f64,
+    pub hold_s: f64,
+    pub settle_s: f64,
+    pub connect_timeout_s: f64,
+    pub sockets_per_address: usize,
+    pub source_addresses: u32,
+    pub workers: usize,
+    pub open_file_limit: u64,
+    pub node_pid: Option<u32>,
+    /// Where the tokens came from ("--token", or the file they were minted from).
+    pub tokens: String,
+}
+
+impl Plan {
+    pub fn publishes(&self) -> bool {
+        self.publish_token.is_some()
+    }
+
+    pub fn subscribes(&self) -> bool {
+        self.scenario != Scenario::Connect
+    }
+
+    /// The run's clients, split evenly over its workers.
+    pub fn worker_specs(&self) -> Vec<WorkerSpec> {
+        let sockets = self.settings.sockets;
+        let per_worker = sockets.div_ceil(self.workers);
+        (0..self.workers)
+            .map(|w| w * per_worker)
+            .take_while(|first| *first < sockets)
+            .map(|first| WorkerSpec {
+                ws_url: self.endpoint.url.clone(),
+                first,
+                count: per_worker.min(sockets - first),
+                accounts: self.accounts.iter().map(|a| a.to_string()).collect(),
+                tokens: self.subscriber_tokens.clone(),
+                bindings: self.settings.bindings.clone(),
+                subscribe: self.subscribes(),
+                source_addresses: self.settings.source_addresses,
+                concurrency: self.settings.concurrency,
+                connect_timeout_ms: self.connect_timeout.as_millis() as u64,
+                churn_hold_ms: (self.scenario == Scenario::Churn)
+                    .then_some(self.hold.as_millis() as u64),
+            })
+            .collect()
+    }
+
+    /// True when the clients run in child processes rather than in this one.
+    pub fn uses_worker_processes(&self) -> bool {
+        self.workers > 1
+    }
+}
+
+fn duration(flag: &'static str, value: &str, allow_zero: bool) -> Result<Duration, PlanError> {
+    parse_duration(value, allow_zero).map_err(|reason| bad(flag, reason))
+}
+
+/// Checks `args` for a process allowed `open_file_limit` open files.
+pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError> {
+    let endpoint = Endpoint::parse(&args.ws_url).map_err(|r| bad("ws-url", r))?;
+    let rest = RestTarget::parse(&args.http_url).map_err(|r| bad("http-url", r))?;
+    if args.sockets == 0 {
+        return Err(bad("sockets", "must be at least 1"));
+    }
+    if args.concurrency == 0 {
+        return Err(bad("concurrency", "must be at least 1"));
+    }
+    if args.batch == 0 {
+        return Err(bad("batch", "must be at least 1"));
+    }
+    let run_length = duration(
+        "duration",
+        &args.duration,
+        args.scenario == Scenario::Connect,
+    )?;
+    let drain_timeout = duration("drain-timeout", &args.drain_timeout, true)?;
+    let hold = duration("hold", &args.hold, false)?;
+    let settle = duration("settle", &args.settle, true)?;
+    let connect_timeout = duration("connect-timeout", &args.connect_timeout, false)?;
+    let publishes = match args.scenario {
+        Scenario::Fanout if args.rate == 0 => {
+            return Err(bad("rate", "fanout publishes: must be at least 1"));
+        }
+        Scenario::Fanout => true,
+        Scenario::Churn => args.rate > 0,
+        Scenario::Connect | Scenario::Idle => false,
+    };
+    let templates = args
+        .binding
+        .iter()
+        .map(|b| Template::for_binding(b))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PlanError::Tokens(e.to_string()))?;
+
+    let capacity = open_file_limit.saturating_sub(RESERVED_FILES).max(1);
+    let workers = match args.workers.as_str() {
+        "auto" => (args.sockets as u64).div_ceil(capacity) as usize,
+        given => {
+            let workers: usize =
+                given.parse().ok().filter(|w| *w > 0).ok_or_else(|| {
+                    bad("workers", format!("{given:?} is not \"auto\" or a count"))
+                })?;
+            let per_worker = args.sockets.div_ceil(workers) as u64;
+            if per_worker > capacity {
+                return Err(bad(
+                    "workers",
+                    format!(
+                        "{workers} would hold {per_worker} sockets each, more than the open-file \
+                         limit of {open_file_limit} allows; use more workers, or auto"
+                    ),
+                ));
+            }
+            workers.min(args.sockets)
+        }
+    };
+
+    let spreads =
+        args.sockets_per_address > 0 && endpoint.addr.is_ipv4() && endpoint.addr.ip().is_loopback();
+    let source_addresses = if spreads {
+        let needed = (args.sockets as u64).div_ceil(args.sockets_per_address as u64);
+        if needed > MAX_SOURCE_ADDRESSES {
+            return Err(bad(
+                "sockets-per-address",
+                "needs more than 127.0.0.0/8 holds",
+            ));
+        }
+        needed as u32
+    } else {
+        0
+    };
+
+    let (accounts, subscriber_tokens, publish_token, token_source) =
+        tokens_and_accounts(args, publishes)?;
+
+    Ok(Plan {
+        settings: Settings {
+            scenario: args.scenario,
+            ws_url: endpoint.url.clone(),
+            http_url: args.http_url.clone(),
+            sockets: args.sockets,
+            concurrency: args.concurrency,
+            accounts: accounts.len(),
+            first_account: accounts[0].to_string(),
+            bindings: args.binding.clone(),
+            duration_s: run_length.as_secs_f64(),
+            rate: args.rate,
+            batch: args.batch,
+            payload_bytes: args.payload_bytes,
+            drain_timeout_s: drain_timeout.as_secs_f64(),
+            hold_s: hold.as_secs_f64(),
+            settle_s: settle.as_secs_f64(),
+            connect_timeout_s: connect_timeout.as_secs_f64(),
+            sockets_per_address: args.sockets_per_address,
+            source_addresses,
+            workers,
+            open_file_limit,
+            node_pid: args.node_pid,
+            tokens: token_source,
+        },
+        scenario: args.scenario,
+        endpoint,
+        rest,
+        accounts,
+        templates,
+        duration: run_length,
+        drain_timeout,
+        settle,
+        padding: "x".repeat(args.payload_bytes),
+        subscriber_tokens,
+        publish_token,
+        node_pid: args.node_pid,
+        output: args.output.clone(),
+        quiet: args.quiet,
+        workers,
+        hold,
+        connect_timeout,
+    })
+}
+
+type Credentials = (Vec<AccountId>, Vec<String>, Option<String>, String);
+
+/// The subscribers' accounts and tokens, and the publishing token when the run publishes.
+fn tokens_and_accounts(args: &LoadgenArgs, publishes: bool) -> Result<Credentials, PlanError> {
+    let given_accounts = args
+        .account_id
+        .iter()
+        .map(|raw| {
+            AccountId::parse(raw).map_err(|_| {
+                bad(
+                    "account-id",
+                    format!("{raw:?} is not an account id (32 lowercase hex characters)"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if given_accounts.is_empty() && args.accounts == 0 {
+        return Err(bad("accounts", "must be at least 1"));
+    }
+
+    if let Some(token) = &args.token {
+        let accounts = if !given_accounts.is_empty() {
+            given_accounts
+        } else if args.accounts == 1 {
+            vec![account_of_token(token)?]
+        } else {
+            generated_accounts(args.accounts)
+        };
+        let publish_token = publishes.then(|| args.publish_token.clone().unwrap_or(token.clone()));
+        return Ok((
+            accounts,
+            vec![token.clone()],
+            publish_token,
+            "--token".into(),
+        ));
+    }
+
+    let secret = crate::secret::load(&args.secret_file).map_err(|e| {
+        PlanError::Tokens(format!(
+            "no --token given, and tokens cannot be minted: {e} (pass --token, or --secret-file \
+             with the node's secret)"
+        ))
+    })?;
+    let accounts = if given_accounts.is_empty() {
+        generated_accounts(args.accounts)
+    } else {
+        given_accounts
+    };
+    let minted = |account: &AccountId| {
+        mint(&secret, account, MINTED_TTL).map_err(|e| PlanError::Tokens(e.to_string()))
+    };
+    let tokens = accounts.iter().map(minted).collect::<Result<Vec<_>, _>>()?;
+    let publish_token = match (&args.publish_token, publishes) {
+        (_, false) => None,
+        (Some(token), true) => Some(token.clone()),
+        (None, true) => Some(minted(&publisher_account(&args.accounts_file)?)?),
+    };
+    let source = format!("minted from {}", args.secret_file.display());
+    Ok((accounts, tokens, publish_token, source))
+}
+
+/// The first superduper account of the node's directory: only such an account may publish.
+fn publisher_account(accounts_file: &std::path::Path) -> Result<AccountId, PlanError> {
+    let directory = AccountDirectory::load(accounts_file).map_err(|e| {
+        PlanError::Tokens(format!(
+            "no account to publish as: {e} (pass --publish-token, or --accounts-file with the \
+             node's directory)"
+        ))
+    })?;
+    directory
+        .superduper_accounts()
+        .first()
+        .map(|a| (*a).clone())
+        .ok_or_else(|| {
+            PlanError::Tokens(format!(
+                "no superduper account in {} to publish as (pass --publish-token)",
+                accounts_file.display()
+            ))
+        })
+}
+
+/// Fresh ids for this run, so that runs against one node never share accounts.
+fn generated_accounts(count: usize) -> Vec<AccountId> {
+    let run: u32 = rand::random();
+    (0..count)
+        .map(|i| AccountId::parse(&format!("{run:08x}{i:024x}")).expect("32 lowercase hex"))
+        .collect()
+}
+
+/// The `account_id` claim of a token, read without checking it (the node checks it).
+fn account_of_token(token: &str) -> Result<AccountId, PlanError> {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        account_id: String,
+    }
+    jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
+        .ok()
+        .and_then(|claims| AccountId::parse(&claims.account_id).ok())
+        .ok_or_else(|| {
+            bad(
+                "token",
+                "has no readable account_id claim; pass --account-id for the account to \
+                 subscribe to",
+            )
+        })
+}

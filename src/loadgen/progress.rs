@@ -1,0 +1,63 @@
+//! The live display: one bar per phase on stderr (nothing when stderr is not a terminal, or with
+//! --quiet), with the run's figures as its message.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::tally::Snapshot;
+
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Progress {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(0)
+        };
+        let style = ProgressStyle::with_template(
+            "{prefix:>10.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Progress { bar }
+    }
+
+    /// A new phase counting to `length` (sockets, or tenths of a second).
+    pub fn phase(&self, name: &'static str, length: u64) {
+        self.bar.set_prefix(name);
+        self.bar.set_length(length);
+        self.bar.set_position(0);
+    }
+
+    pub fn set_position(&self, position: u64) {
+        self.bar.set_position(position);
+    }
+
+    /// The clients' figures, and events published so far when the run publishes.
+    pub fn show(&self, clients: &Snapshot, published: Option<u64>) {
+        let mut message = format!("open {}", clients.open);
+        if clients.failed > 0 {
+            message += &format!(" failed {}", clients.failed);
+        }
+        if clients.cycles > 0 {
+            message += &format!(" cycles {}", clients.cycles);
+        }
+        if let Some(published) = published {
+            message += &format!(" | published {published}");
+        }
+        if clients.deliveries > 0 {
+            message += &format!(" deliveries {}", clients.deliveries);
+        }
+        self.bar.set_message(message);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

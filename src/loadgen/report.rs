@@ -1,0 +1,430 @@
+//! The figures of a run: the JSON report (every figure and the exact settings) and the readable
+//! summary printed at the end.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::args::Scenario;
+use super::node_probe::NodeFigures;
+use super::plan::Settings;
+use super::tally::Snapshot;
+
+/// Share of the memory a churn added that may stay allocated for the node to count as back.
+pub const CHURN_MEMORY_TOLERANCE: f64 = 0.10;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub settings: Settings,
+    pub started_at_unix_s: u64,
+    pub elapsed_s: f64,
+    /// True when no connection failed, the node closed no socket and no event was lost.
+    pub complete: bool,
+    pub problems: Vec<String>,
+    pub connections: Connections,
+    pub events: Option<Events>,
+    /// Publish to receipt, in microseconds.
+    pub latency_us: Option<LatencyFigures>,
+    pub memory: Option<Memory>,
+    pub churn: Option<Churn>,
+    /// The clients' own counters, summed over workers.
+    pub clients: Snapshot,
+    pub node: NodeSamples,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Connections {
+    pub attempted: u64,
+    pub connected: u64,
+    pub failed: u64,
+    pub failures: BTreeMap<String, u64>,
+    /// From the first connection attempt until every client had connected (and subscribed) or
+    /// failed.
+    pub setup_s: f64,
+    pub connect_rate_per_s: f64,
+    pub subscribed: u64,
+    pub subscribe_rate_per_s: f64,
+    /// The node's `switchyard_connections` once every client was set up.
+    pub held_by_node: Option<u64>,
+    pub closed_by_node: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Events {
+    pub target_rate_per_s: u32,
+    pub published: u64,
+    pub batches: u64,
+    pub publish_s: f64,
+    pub publish_rate_per_s: f64,
+    /// Event frames the clients received.
+    pub deliveries: u64,
+    /// From the first publish until the last expected delivery arrived (or the drain gave up).
+    pub delivery_s: f64,
+    pub delivery_rate_per_s: f64,
+    /// Deliveries the subscribers should get: each published event, once per subscriber of its
+    /// account (for the binding it was published for).
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    /// Deliveries for another binding of the socket that also matches the event.
+    pub extra: u64,
+    /// Deliveries of events this run did not publish.
+    pub unstamped: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyFigures {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl LatencyFigures {
+    pub fn of(histogram: &Histogram<u64>) -> Option<LatencyFigures> {
+        (!histogram.is_empty()).then(|| LatencyFigures {
+            count: histogram.len(),
+            min: histogram.min(),
+            mean: histogram.mean(),
+            p50: histogram.value_at_quantile(0.50),
+            p90: histogram.value_at_quantile(0.90),
+            p99: histogram.value_at_quantile(0.99),
+            p999: histogram.value_at_quantile(0.999),
+            max: histogram.max(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub node_rss_before_bytes: u64,
+    /// While every client was held, at the end of the hold.
+    pub node_rss_held_bytes: u64,
+    pub node_rss_peak_bytes: u64,
+    pub sockets: u64,
+    pub per_socket_bytes: u64,
+}
+
+impl Memory {
+    pub fn of(before: &NodeFigures, held: &NodeFigures, peak: u64, sockets: u64) -> Option<Memory> {
+        let (before, held) = (before.rss_bytes?, held.rss_bytes?);
+        Some(Memory {
+            node_rss_before_bytes: before,
+            node_rss_held_bytes: held,
+            node_rss_peak_bytes: peak.max(held),
+            sockets,
+            per_socket_bytes: held.saturating_sub(before) / sockets.max(1),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Churn {
+    pub cycles: u64,
+    pub cycles_per_s: f64,
+    pub connections_before: Option<u64>,
+    pub connections_after: Option<u64>,
+    pub sockets_back: bool,
+    pub rss_before_bytes: Option<u64>,
+    pub rss_peak_bytes: Option<u64>,
+    pub rss_after_bytes: Option<u64>,
+    /// True when at most [`CHURN_MEMORY_TOLERANCE`] of what the churn added is still held.
+    pub memory_back: Option<bool>,
+}
+
+impl Churn {
+    pub fn of(
+        clients: &Snapshot,
+        churn_s: f64,
+        before: &NodeFigures,
+        after: &NodeFigures,
+        peak: Option<u64>,
+    ) -> Churn {
+        let memory_back = match (before.rss_bytes, peak, after.rss_bytes) {
+            (Some(before), Some(peak), Some(after)) => {
+                let added = peak.saturating_sub(before) as f64;
+                Some(after.saturating_sub(before) as f64 <= added * CHURN_MEMORY_TOLERANCE)
+            }
+            _ => None,
+        };
+        Churn {
+            cycles: clients.cycles,
+            cycles_per_s: rate(clients.cycles, churn_s),
+            connections_before: before.connections(),
+            connections_after: after.connections(),
+            sockets_back: after.connections().is_some()
+                && after.connections() == before.connections(),
+            rss_before_bytes: before.rss_bytes,
+            rss_peak_bytes: peak,
+            rss_after_bytes: after.rss_bytes,
+            memory_back,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSamples {
+    pub before: NodeFigures,
+    /// Once every client was set up (connect) or at the end of the hold or publishing.
+    pub held: NodeFigures,
+    /// Churn: after the clients left and the node settled.
+    pub after: Option<NodeFigures>,
+}
+
+pub fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+impl Report {
+    /// Problems found, in the order a reader should look at them; empty for a complete run.
+    pub fn find_problems(&mut self) {
+        let mut problems = Vec::new();
+        let c = &self.connections;
+        if c.failed > 0 {
+            let reasons: Vec<String> = c
+                .failures
+                .iter()
+                .map(|(r, n)| format!("{n} × {r}"))
+                .collect();
+            problems.push(format!(
+                "{} connections failed: {}",
+                c.failed,
+                reasons.join(", ")
+            ));
+        }
+        if c.closed_by_node > 0 {
+            problems.push(format!("the node closed {} sockets", c.closed_by_node));
+        }
+        if let Some(events) = &self.events {
+            if events.lost > 0 {
+                problems.push(format!(
+                    "{} of {} deliveries lost",
+                    events.lost, events.expected
+                ));
+            }
+            if events.duplicates > 0 {
+                problems.push(format!(
+                    "{} deliveries duplicated or reordered",
+                    events.duplicates
+                ));
+            }
+        }
+        if let Some(churn) = &self.churn
+            && !churn.sockets_back
+        {
+            problems.push(format!(
+                "the node's socket count did not come back: {:?} before, {:?} after",
+                churn.connections_before, churn.connections_after
+            ));
+        }
+        self.complete = problems.is_empty();
+        self.problems = problems;
+    }
+
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let mut text = serde_json::to_string_pretty(self).expect("plain data serialises");
+        text.push('\n');
+        std::fs::write(path, text)
+    }
+
+    pub fn summary(&self) -> String {
+        let s = &self.settings;
+        let mut out = String::new();
+        let scenario = serde_json::to_value(s.scenario).expect("an enum serialises");
+        let _ = writeln!(
+            out,
+            "switchyard loadgen {}: {} sockets, {} account(s), bindings {}; clients in {}, \
+             from {} source address(es)",
+            scenario.as_str().unwrap_or_default(),
+            s.sockets,
+            s.accounts,
+            s.bindings.join(" "),
+            if s.workers > 1 {
+                format!("{} worker processes", s.workers)
+            } else {
+                "this process".to_string()
+            },
+            s.source_addresses.max(1),
+        );
+        let c = &self.connections;
+        let _ = write!(
+            out,
+            "  connections  {} connected, {} failed in {:.2} s: {:.0}/s",
+            c.connected, c.failed, c.setup_s, c.connect_rate_per_s
+        );
+        if s.scenario != Scenario::Connect {
+            let _ = write!(
+                out,
+                "; {} subscribed: {:.0}/s",
+                c.subscribed, c.subscribe_rate_per_s
+            );
+        }
+        if let Some(held) = c.held_by_node {
+            let _ = write!(out, "; node held {held}");
+        }
+        out.push('\n');
+        if let Some(e) = &self.events {
+            let _ = writeln!(
+                out,
+                "  published    {} events in {} batches over {:.1} s: {:.1}/s (asked {}/s)",
+                e.published, e.batches, e.publish_s, e.publish_rate_per_s, e.target_rate_per_s
+            );
+            let _ = write!(
+                out,
+                "  delivered    {} frames in {:.1} s: {:.0}/s",
+                e.deliveries, e.delivery_s, e.delivery_rate_per_s,
+            );
+            if s.scenario == Scenario::Fanout {
+                let _ = write!(
+                    out,
+                    "; expected {}, received {}, lost {}, duplicated {}, also via another \
+                     binding {}",
+                    e.expected, e.received, e.lost, e.duplicates, e.extra
+                );
+            }
+            out.push('\n');
+        }
+        if let Some(l) = &self.latency_us {
+            let _ = writeln!(
+                out,
+                "  latency      p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (publish to receipt, {} \
+                 samples)",
+                micros(l.p50),
+                micros(l.p90),
+                micros(l.p99),
+                micros(l.p999),
+                micros(l.max),
+                l.count
+            );
+        }
+        if let Some(m) = &self.memory {
+            let _ = writeln!(
+                out,
+                "  memory       node {} before, {} holding {} sockets: {} per socket",
+                bytes(m.node_rss_before_bytes),
+                bytes(m.node_rss_held_bytes),
+                m.sockets,
+                bytes(m.per_socket_bytes)
+            );
+        }
+        if let Some(ch) = &self.churn {
+            let opt = |v: Option<u64>| v.map_or("?".to_string(), bytes);
+            let _ = writeln!(
+                out,
+                "  churn        {} cycles ({:.0}/s); node sockets {:?} → {:?} ({}); memory {} → \
+                 peak {} → {} ({})",
+                ch.cycles,
+                ch.cycles_per_s,
+                ch.connections_before.unwrap_or_default(),
+                ch.connections_after.unwrap_or_default(),
+                if ch.sockets_back { "back" } else { "NOT back" },
+                opt(ch.rss_before_bytes),
+                opt(ch.rss_peak_bytes),
+                opt(ch.rss_after_bytes),
+                match ch.memory_back {
+                    Some(true) => "back",
+                    Some(false) => "NOT back",
+                    None => "unknown",
+                }
+            );
+        }
+        if self.problems.is_empty() {
+            let _ = writeln!(out, "  outcome      complete: nothing failed, nothing lost");
+        } else {
+            for problem in &self.problems {
+                let _ = writeln!(out, "  PROBLEM      {problem}");
+            }
+        }
+        out
+    }
+}
+
+fn micros(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{:.2} s", us as f64 / 1e6)
+    } else if us >= 1_000 {
+        format!("{:.2} ms", us as f64 / 1e3)
+    } else {
+        format!("{us} µs")
+    }
+}
+
+fn bytes(b: u64) -> String {
+    if b >= 1 << 20 {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    } else if b >= 1 << 10 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(rss: u64, connections: f64) -> NodeFigures {
+        NodeFigures {
+            rss_bytes: Some(rss),
+            metrics: [("switchyard_connections".to_string(), connections)].into(),
+        }
+    }
+
+    #[test]
+    fn churn_is_back_when_sockets_match_and_most_memory_returned() {
+        let clients = Snapshot {
+            cycles: 50,
+            ..Snapshot::default()
+        };
+        let back = Churn::of(
+            &clients,
+            10.0,
+            &figures(100, 0.0),
+            &figures(105, 0.0),
+            Some(200),
+        );
+        assert!(back.sockets_back);
+        assert_eq!(back.memory_back, Some(true));
+        assert_eq!(back.cycles_per_s, 5.0);
+        let kept = Churn::of(
+            &clients,
+            10.0,
+            &figures(100, 0.0),
+            &figures(150, 3.0),
+            Some(200),
+        );
+        assert!(!kept.sockets_back);
+        assert_eq!(kept.memory_back, Some(false));
+    }
+
+    #[test]
+    fn memory_per_socket_needs_both_readings() {
+        let none = NodeFigures::default();
+        assert!(Memory::of(&none, &figures(1, 0.0), 0, 1).is_none());
+        let m = Memory::of(&figures(1000, 0.0), &figures(21_000, 0.0), 0, 10).unwrap();
+        assert_eq!(m.per_socket_bytes, 2000);
+        assert_eq!(m.node_rss_peak_bytes, 21_000);
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(micros(950), "950 µs");
+        assert_eq!(micros(1_500), "1.50 ms");
+        assert_eq!(micros(2_500_000), "2.50 s");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(17 * 1024), "17.0 KiB");
+        assert_eq!(bytes(3 << 20), "3.0 MiB");
+    }
+}

@@ -1,0 +1,222 @@
+//! What the clients of one worker count while they run ([`Tally`], shared by its tasks), and
+//! the plain figures a worker reports ([`Snapshot`], [`Latencies`]), which add up across workers.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+/// Latencies are kept in microseconds from 1 µs to 10 minutes, to 3 significant figures.
+const LATENCY_MAX_US: u64 = 600_000_000;
+
+/// Live counters of one worker's clients.
+pub struct Tally {
+    pub attempted: AtomicU64,
+    pub connected: AtomicU64,
+    pub failed: AtomicU64,
+    pub subscribed: AtomicU64,
+    pub open: AtomicU64,
+    pub closed_by_node: AtomicU64,
+    pub deliveries: AtomicU64,
+    pub received: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub extra: AtomicU64,
+    pub unstamped: AtomicU64,
+    pub cycles: AtomicU64,
+    /// Subscribed sockets per account (index into the run's accounts): what each should receive.
+    pub subscribed_per_account: Vec<AtomicU64>,
+    failures: Mutex<BTreeMap<String, u64>>,
+    latency: Mutex<Histogram<u64>>,
+}
+
+impl Tally {
+    pub fn new(accounts: usize) -> Tally {
+        Tally {
+            attempted: AtomicU64::new(0),
+            connected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            subscribed: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+            closed_by_node: AtomicU64::new(0),
+            deliveries: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            extra: AtomicU64::new(0),
+            unstamped: AtomicU64::new(0),
+            cycles: AtomicU64::new(0),
+            subscribed_per_account: (0..accounts).map(|_| AtomicU64::new(0)).collect(),
+            failures: Mutex::new(BTreeMap::new()),
+            latency: Mutex::new(new_histogram()),
+        }
+    }
+
+    /// A client that could not connect or subscribe, counted under its reason.
+    pub fn fail(&self, reason: String) {
+        self.failed.fetch_add(1, Relaxed);
+        *self.failures.lock().entry(reason).or_default() += 1;
+    }
+
+    pub fn record_latency(&self, micros: u64) {
+        self.latency
+            .lock()
+            .saturating_record(micros.clamp(1, LATENCY_MAX_US));
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            attempted: self.attempted.load(Relaxed),
+            connected: self.connected.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            failures: self.failures.lock().clone(),
+            subscribed: self.subscribed.load(Relaxed),
+            open: self.open.load(Relaxed),
+            closed_by_node: self.closed_by_node.load(Relaxed),
+            deliveries: self.deliveries.load(Relaxed),
+            received: self.received.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
+            extra: self.extra.load(Relaxed),
+            unstamped: self.unstamped.load(Relaxed),
+            cycles: self.cycles.load(Relaxed),
+        }
+    }
+
+    pub fn latencies(&self) -> Latencies {
+        Latencies::of(&self.latency.lock())
+    }
+
+    /// How many stamped deliveries this worker's subscribers should get, given how many events
+    /// were published for each account.
+    pub fn expected(&self, published_per_account: &[u64]) -> u64 {
+        self.subscribed_per_account
+            .iter()
+            .zip(published_per_account)
+            .map(|(sockets, events)| sockets.load(Relaxed) * events)
+            .sum()
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("constant bounds are valid")
+}
+
+/// One worker's counters at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Connections tried (churn: every cycle's).
+    pub attempted: u64,
+    /// Websocket handshakes completed.
+    pub connected: u64,
+    /// Connections or subscriptions that failed, by reason in `failures`.
+    pub failed: u64,
+    pub failures: BTreeMap<String, u64>,
+    /// Subscriptions the node confirmed.
+    pub subscribed: u64,
+    /// Sockets open now.
+    pub open: u64,
+    /// Sockets the node closed while the run still held them.
+    pub closed_by_node: u64,
+    /// Event frames received.
+    pub deliveries: u64,
+    /// Events received for the binding they were published for, each once, in order.
+    pub received: u64,
+    /// Events received again, or out of publish order, for the same binding.
+    pub duplicates: u64,
+    /// Events received for another binding of the socket that also matches them.
+    pub extra: u64,
+    /// Events without this run's stamp (published by someone else).
+    pub unstamped: u64,
+    /// Churn: connect-subscribe-hold-leave cycles completed.
+    pub cycles: u64,
+}
+
+impl Snapshot {
+    pub fn add(&mut self, other: &Snapshot) {
+        self.attempted += other.attempted;
+        self.connected += other.connected;
+        self.failed += other.failed;
+        for (reason, count) in &other.failures {
+            *self.failures.entry(reason.clone()).or_default() += count;
+        }
+        self.subscribed += other.subscribed;
+        self.open += other.open;
+        self.closed_by_node += other.closed_by_node;
+        self.deliveries += other.deliveries;
+        self.received += other.received;
+        self.duplicates += other.duplicates;
+        self.extra += other.extra;
+        self.unstamped += other.unstamped;
+        self.cycles += other.cycles;
+    }
+}
+
+/// A latency histogram as (value in µs, count) pairs: what crosses a process boundary.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Latencies(Vec<(u64, u64)>);
+
+impl Latencies {
+    fn of(histogram: &Histogram<u64>) -> Latencies {
+        Latencies(
+            histogram
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+        )
+    }
+
+    /// All workers' latencies in one histogram.
+    pub fn merge(all: impl IntoIterator<Item = Latencies>) -> Histogram<u64> {
+        let mut histogram = new_histogram();
+        for Latencies(pairs) in all {
+            for (value, count) in pairs {
+                histogram.saturating_record_n(value, count);
+            }
+        }
+        histogram
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_add_up() {
+        let tally = Tally::new(2);
+        tally.attempted.fetch_add(3, Relaxed);
+        tally.fail("refused".into());
+        tally.fail("refused".into());
+        let mut total = tally.snapshot();
+        total.add(&tally.snapshot());
+        assert_eq!(total.attempted, 6);
+        assert_eq!(total.failed, 4);
+        assert_eq!(total.failures["refused"], 4);
+    }
+
+    #[test]
+    fn expected_is_sockets_times_events_per_account() {
+        let tally = Tally::new(2);
+        tally.subscribed_per_account[0].store(3, Relaxed);
+        tally.subscribed_per_account[1].store(2, Relaxed);
+        assert_eq!(tally.expected(&[10, 7]), 44);
+    }
+
+    #[test]
+    fn latencies_survive_the_trip_and_merge() {
+        let a = Tally::new(1);
+        let b = Tally::new(1);
+        for us in [100, 200, 300] {
+            a.record_latency(us);
+        }
+        b.record_latency(0);
+        b.record_latency(u64::MAX);
+        let wire = serde_json::to_string(&a.latencies()).unwrap();
+        let back: Latencies = serde_json::from_str(&wire).unwrap();
+        let merged = Latencies::merge([back, b.latencies()]);
+        assert_eq!(merged.len(), 5);
+        assert_eq!(merged.min(), 1);
+        assert!(merged.max() >= LATENCY_MAX_US);
+        assert_eq!(merged.value_at_quantile(0.5), 200);
+    }
+}
