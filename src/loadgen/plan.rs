@@ -361,3 +361,85 @@ fn account_of_token(token: &str) -> Result<AccountId, PlanError> {
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> LoadgenArgs {
+        let token = mint(
+            b"secret",
+            &AccountId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+            MINTED_TTL,
+        )
+        .unwrap();
+        let argv = [&["switchyard", "loadgen", "--token", &token][..], extra].concat();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Loadgen(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn clients_split_evenly_over_workers() {
+        let plan = plan(&args(&["-n", "25", "--workers", "3"]), 20_000).unwrap();
+        let specs = plan.worker_specs();
+        let shares: Vec<(usize, usize)> = specs.iter().map(|s| (s.first, s.count)).collect();
+        assert_eq!(shares, [(0, 9), (9, 9), (18, 7)]);
+        assert!(plan.uses_worker_processes());
+    }
+
+    #[test]
+    fn auto_takes_as_many_workers_as_the_file_limit_needs() {
+        let plan = plan(&args(&["-n", "30000"]), 20_000).unwrap();
+        assert_eq!(plan.settings.workers, 2);
+        let plan = plan_of(&["-n", "100"]);
+        assert_eq!(plan.settings.workers, 1);
+        assert!(!plan.uses_worker_processes());
+    }
+
+    fn plan_of(extra: &[&str]) -> Plan {
+        plan(&args(extra), 20_000).unwrap()
+    }
+
+    #[test]
+    fn source_addresses_only_for_a_loopback_node() {
+        assert_eq!(plan_of(&["-n", "2500"]).settings.source_addresses, 3);
+        assert_eq!(
+            plan_of(&["-n", "2500", "--sockets-per-address", "0"])
+                .settings
+                .source_addresses,
+            0
+        );
+        let elsewhere = ["-n", "2500", "--ws-url", "ws://10.1.2.3:5555/"];
+        assert_eq!(plan_of(&elsewhere).settings.source_addresses, 0);
+    }
+
+    #[test]
+    fn a_token_alone_subscribes_to_its_own_account_and_is_never_in_the_settings() {
+        let plan = plan_of(&[]);
+        assert_eq!(plan.accounts.len(), 1);
+        assert_eq!(
+            plan.accounts[0].as_str(),
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(plan.settings.tokens, "--token");
+        let settings = serde_json::to_string(&plan.settings).unwrap();
+        assert!(!settings.contains(&plan.subscriber_tokens[0]));
+        assert_eq!(plan.publish_token, Some(plan.subscriber_tokens[0].clone()));
+        assert_eq!(plan_of(&["--scenario", "idle"]).publish_token, None);
+    }
+
+    #[test]
+    fn generated_accounts_are_distinct_ids() {
+        let plan = plan_of(&["--accounts", "3"]);
+        assert_eq!(plan.accounts.len(), 3);
+        assert_ne!(plan.accounts[0], plan.accounts[1]);
+        assert_eq!(
+            plan.accounts[0].as_str()[..8],
+            plan.accounts[2].as_str()[..8]
+        );
+    }
+}

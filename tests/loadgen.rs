@@ -1,0 +1,442 @@
+//! `switchyard loadgen`, the real binary, against a real node on ephemeral ports: each scenario
+//! briefly with small numbers, asserting that the figures it reports are the right counts, and
+//! that a run that cannot be made ends at once with the reason and a non-zero status.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use common::{MASTER, OTHER, TestNode, token};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+/// A run here takes a few seconds; this only catches a hang.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+struct Outcome {
+    status: i32,
+    stdout: String,
+    stderr: String,
+    report: Option<Value>,
+}
+
+impl Outcome {
+    fn report(&self) -> &Value {
+        assert_eq!(
+            self.status, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.report.as_ref().expect("a JSON report")
+    }
+}
+
+/// Runs `switchyard loadgen` against `node` with its secret and directory, and `args`.
+async fn loadgen(node: &TestNode, args: &[&str]) -> Outcome {
+    let output = node.dir().join(format!("report-{}.json", rand_suffix()));
+    let ws_url = format!("ws://{}/", node.ws_addr);
+    let http_url = format!("http://{}", node.http_addr);
+    run(
+        node.dir(),
+        &[
+            &["--ws-url", &ws_url, "--http-url", &http_url][..],
+            &["--secret-file", node.secret_file().to_str().unwrap()],
+            &["--accounts-file", node.accounts_file().to_str().unwrap()],
+            &["--output", output.to_str().unwrap(), "--quiet"],
+            args,
+        ]
+        .concat(),
+        &output,
+    )
+    .await
+}
+
+async fn run(dir: &Path, args: &[&str], output: &Path) -> Outcome {
+    let child = Command::new(BIN)
+        .arg("loadgen")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SWITCHYARD_LOADGEN_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn switchyard loadgen");
+    let finished = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("loadgen ends on its own")
+        .expect("loadgen output");
+    let report = std::fs::read(output)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    Outcome {
+        status: finished.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&finished.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&finished.stderr).into_owned(),
+        report,
+    }
+}
+
+fn rand_suffix() -> u64 {
+    rand::random()
+}
+
+fn n(value: &Value) -> u64 {
+    value
+        .as_u64()
+        .unwrap_or_else(|| panic!("{value} is not a count"))
+}
+
+#[tokio::test]
+async fn fanout_counts_every_delivery_of_every_account() {
+    let node = TestNode::start().await;
+    let outcome = loadgen(
+        &node,
+        &[
+            "--scenario",
+            "fanout",
+            "-n",
+            "12",
+            "--accounts",
+            "3",
+            "--binding",
+            "call.*.*",
+            "--binding",
+            "object.*.user",
+            "--rate",
+            "200",
+            "--batch",
+            "6",
+            "--duration",
+            "1s",
+        ],
+    )
+    .await;
+    let report = outcome.report();
+    assert!(outcome.stdout.contains("lost 0"), "{}", outcome.stdout);
+    let connections = &report["connections"];
+    assert_eq!(n(&connections["connected"]), 12);
+    assert_eq!(n(&connections["subscribed"]), 12);
+    assert_eq!(n(&connections["failed"]), 0);
+    assert_eq!(n(&connections["held_by_node"]), 12);
+    let events = &report["events"];
+    let published = n(&events["published"]);
+    assert!(
+        published > 0 && published.is_multiple_of(6),
+        "whole batches: {events}"
+    );
+    // 3 accounts in turn, 4 subscribers each: every event is owed to 4 sockets.
+    assert_eq!(n(&events["expected"]), 4 * published);
+    assert_eq!(n(&events["received"]), 4 * published);
+    assert_eq!(n(&events["deliveries"]), 4 * published);
+    assert_eq!(n(&events["lost"]), 0);
+    assert_eq!(n(&events["duplicates"]), 0);
+    assert_eq!(n(&events["extra"]), 0);
+    assert_eq!(n(&report["latency_us"]["count"]), 4 * published);
+    assert!(n(&report["latency_us"]["p50"]) <= n(&report["latency_us"]["max"]));
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["settings"]["bindings"][1], "object.*.user");
+    assert_eq!(
+        report["settings"]["tokens"],
+        format!("minted from {}", node.secret_file().display())
+    );
+    // The node agrees: it queued exactly what the clients counted.
+    let deliveries = common::metric(&node.metrics_text().await, "switchyard_deliveries_total");
+    assert_eq!(deliveries, Some((4 * published) as f64));
+    node.assert_clean().await;
+}
+
+#[tokio::test]
+async fn an_event_matching_two_bindings_of_a_socket_is_counted_once_as_received() {
+    let node = TestNode::start().await;
+    // Events published for call.CHANNEL_ANSWER.* match call.*.* too; those published for
+    // call.*.* are CHANNEL_CREATE, which only call.*.* matches.
+    let outcome = loadgen(
+        &node,
+        &[
+            "-n",
+            "5",
+            "--binding",
+            "call.*.*",
+            "--binding",
+            "call.CHANNEL_ANSWER.*",
+            "--rate",
+            "100",
+            "--batch",
+            "4",
+            "--duration",
+            "1s",
+        ],
+    )
+    .await;
+    let events = &outcome.report()["events"];
+    let published = n(&events["published"]);
+    assert_eq!(n(&events["received"]), 5 * published);
+    assert_eq!(n(&events["lost"]), 0);
+    // Half the events are published for call.CHANNEL_ANSWER.* and reach the socket once more.
+    assert_eq!(n(&events["extra"]), 5 * published / 2);
+    assert_eq!(n(&events["deliveries"]), 5 * published + 5 * published / 2);
+}
+
+#[tokio::test]
+async fn clients_in_worker_processes_add_up() {
+    let node = TestNode::start().await;
+    let outcome = loadgen(
+        &node,
+        &[
+            "-n",
+            "9",
+            "--workers",
+            "2",
+            "--accounts",
+            "2",
+            "--rate",
+            "50",
+            "--batch",
+            "5",
+            "--duration",
+            "1s",
+        ],
+    )
+    .await;
+    let report = outcome.report();
+    assert_eq!(report["settings"]["workers"], 2);
+    assert!(
+        outcome.stdout.contains("2 worker processes"),
+        "{}",
+        outcome.stdout
+    );
+    assert_eq!(n(&report["connections"]["connected"]), 9);
+    let events = &report["events"];
+    let published = n(&events["published"]);
+    // Account 0 has 5 subscribers, account 1 has 4; events alternate between them.
+    let (first, second) = (published.div_ceil(2), published / 2);
+    assert_eq!(n(&events["expected"]), 5 * first + 4 * second);
+    assert_eq!(n(&events["received"]), 5 * first + 4 * second);
+    assert_eq!(n(&events["lost"]), 0);
+    node.assert_clean().await;
+}
+
+#[tokio::test]
+async fn connect_spreads_over_source_addresses_past_the_per_ip_limit() {
+    let node = TestNode::start_with(|s| s.max_connections_per_ip = 10).await;
+    let report = loadgen(
+        &node,
+        &[
+            "--scenario",
+            "connect",
+            "-n",
+            "40",
+            "--sockets-per-address",
+            "10",
+        ],
+    )
+    .await;
+    let report = report.report();
+    assert_eq!(report["settings"]["source_addresses"], 4);
+    assert_eq!(n(&report["connections"]["connected"]), 40);
+    assert_eq!(n(&report["connections"]["held_by_node"]), 40);
+    assert!(report["events"].is_null() && report["latency_us"].is_null());
+    node.assert_clean().await;
+
+    // From one address the node's limit turns the rest away, and the run says so.
+    let refused = loadgen(
+        &node,
+        &[
+            "--scenario",
+            "connect",
+            "-n",
+            "14",
+            "--sockets-per-address",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 3, "{}\n{}", refused.stdout, refused.stderr);
+    let report = refused.report.expect("a report all the same");
+    assert_eq!(n(&report["connections"]["connected"]), 10);
+    assert_eq!(n(&report["connections"]["failed"]), 4);
+    assert_eq!(
+        n(&report["connections"]["failures"]["handshake: HTTP 429 Too Many Requests"]),
+        4
+    );
+    assert_eq!(report["complete"], false);
+    assert!(refused.stdout.contains("PROBLEM"), "{}", refused.stdout);
+}
+
+#[tokio::test]
+async fn idle_reads_the_nodes_memory_from_proc() {
+    let node = TestNode::start().await;
+    // The node runs inside this test process.
+    let pid = std::process::id().to_string();
+    let outcome = loadgen(
+        &node,
+        &[
+            "--scenario",
+            "idle",
+            "-n",
+            "10",
+            "--duration",
+            "500ms",
+            "--node-pid",
+            &pid,
+        ],
+    )
+    .await;
+    let report = outcome.report();
+    assert_eq!(n(&report["connections"]["subscribed"]), 10);
+    let memory = &report["memory"];
+    assert_eq!(n(&memory["sockets"]), 10);
+    assert!(n(&memory["node_rss_held_bytes"]) > 0);
+    assert_eq!(
+        report["node"]["held"]["metrics"]["switchyard_bindings"],
+        10.0
+    );
+    assert!(report["node"]["before"]["metrics"]["process_resident_memory_bytes"].is_number());
+    node.assert_clean().await;
+}
+
+#[tokio::test]
+async fn churn_comes_back_to_the_baseline() {
+    let node = TestNode::start().await;
+    let outcome = loadgen(
+        &node,
+        &[
+            "--scenario",
+            "churn",
+            "-n",
+            "4",
+            "--hold",
+            "200ms",
+            "--duration",
+            "1500ms",
+            "--settle",
+            "0s",
+            "--rate",
+            "40",
+            "--batch",
+            "2",
+        ],
+    )
+    .await;
+    let report = outcome.report();
+    let churn = &report["churn"];
+    // Each slot completes several cycles (a cycle is at least its 200ms hold).
+    assert!(n(&churn["cycles"]) >= 4, "{churn}");
+    assert_eq!(churn["sockets_back"], true);
+    assert_eq!(n(&churn["connections_after"]), 0);
+    assert_eq!(n(&report["connections"]["failed"]), 0);
+    assert!(n(&report["connections"]["connected"]) >= n(&churn["cycles"]));
+    node.assert_clean().await;
+}
+
+fn assert_fails(outcome: &Outcome, status: i32, message: &str) {
+    assert_eq!(
+        outcome.status, status,
+        "stdout: {}\nstderr: {}",
+        outcome.stdout, outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains(message),
+        "expected {message:?} in: {}",
+        outcome.stderr
+    );
+    assert_eq!(
+        outcome.stderr.lines().count(),
+        1,
+        "one line: {}",
+        outcome.stderr
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_node_is_named() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("r.json");
+    let ws_url = format!("ws://127.0.0.1:{port}/");
+    let args = ["--ws-url", &ws_url, "--token", &token(MASTER), "--quiet"];
+    let outcome = run(
+        dir.path(),
+        &[&args[..], &["--output", output.to_str().unwrap()]].concat(),
+        &output,
+    )
+    .await;
+    assert_fails(
+        &outcome,
+        1,
+        &format!("cannot reach the node's websocket port at 127.0.0.1:{port}"),
+    );
+    assert!(!output.exists(), "no report of a run that did not happen");
+}
+
+#[tokio::test]
+async fn a_bad_token_and_a_refused_binding_end_the_run_with_the_nodes_reason() {
+    let node = TestNode::start().await;
+    let forged = common::foreign_token(OTHER);
+    let outcome = loadgen(&node, &["-n", "3", "--token", &forged]).await;
+    assert_fails(
+        &outcome,
+        1,
+        "the node refused the subscription: failed to authenticate token",
+    );
+    assert!(!outcome.stderr.contains(&forged), "never echoes the token");
+
+    let outcome = loadgen(&node, &["-n", "3", "--binding", "call.NOT_AN_EVENT.*"]).await;
+    assert_fails(&outcome, 1, "event NOT_AN_EVENT not supported");
+
+    // OTHER may subscribe to itself but not publish.
+    let outcome = loadgen(&node, &["-n", "3", "--token", &token(OTHER)]).await;
+    assert_fails(&outcome, 1, "publishing refused");
+    node.assert_clean().await;
+}
+
+#[tokio::test]
+async fn bad_flags_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, message) in [
+        (
+            &["--duration", "soon"][..],
+            "--duration: \"soon\" is not a duration",
+        ),
+        (&["--sockets", "0"], "--sockets: must be at least 1"),
+        (
+            &["--workers", "many"],
+            "--workers: \"many\" is not \"auto\" or a count",
+        ),
+        (
+            &["--ws-url", "wss://127.0.0.1:1/"],
+            "--ws-url: \"wss://127.0.0.1:1/\" is not a ws:// URL",
+        ),
+        (
+            &["--account-id", "nope"],
+            "--account-id: \"nope\" is not an account id",
+        ),
+        (
+            &["--binding", "fax.status"],
+            "--binding \"fax.status\": cannot publish events for it",
+        ),
+        (
+            &["--rate", "0"],
+            "--rate: fanout publishes: must be at least 1",
+        ),
+        (
+            &["--secret-file", "/nonexistent/secret"],
+            "tokens cannot be minted: secret file",
+        ),
+    ] {
+        // Nothing but the flag under test: every check happens before any connection.
+        let output = dir.path().join("r.json");
+        let args = [args, &["--output", output.to_str().unwrap(), "--quiet"]].concat();
+        let outcome = run(dir.path(), &args, &output).await;
+        assert_fails(&outcome, 2, message);
+        assert!(!output.exists() || std::fs::read(&output).unwrap().is_empty());
+    }
+}
