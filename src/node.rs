@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -56,8 +56,8 @@ impl Node {
         if settings.bus != BusSetting::Embedded {
             return Err(StartError::BusUnsupported);
         }
-        let ws_listener = bind("ws_listen", settings.ws_listen).await?;
-        let http_listener = bind("http_listen", settings.http_listen).await?;
+        let ws_listener = bind("ws_listen", settings.ws_listen)?;
+        let http_listener = bind("http_listen", settings.http_listen)?;
         let ws_addr = local_addr("ws_listen", &ws_listener, settings.ws_listen)?;
         let http_addr = local_addr("http_listen", &http_listener, settings.http_listen)?;
 
@@ -150,14 +150,27 @@ async fn close_all(supervisor: &ActorRef<SupervisorMsg>, fabric: &Fabric, grace:
     }
 }
 
-async fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            setting,
-            addr,
-            source,
-        })
+/// Connections the kernel completes and queues before the node accepts them. std's default
+/// (128) overflows when many clients connect at once (every dashboard reconnecting after a
+/// restart): each overflowing SYN is dropped and retried a second later. The kernel caps this
+/// at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let refused = |source| StartError::Bind {
+        setting,
+        addr,
+        source,
+    };
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(refused)?;
+    // As std's bind does: a restarted node may reuse its port while old connections linger.
+    socket.set_reuseaddr(true).map_err(refused)?;
+    socket.bind(addr).map_err(refused)?;
+    socket.listen(LISTEN_BACKLOG).map_err(refused)
 }
 
 fn local_addr(
@@ -170,4 +183,38 @@ fn local_addr(
         addr,
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog_instead_of_being_dropped() {
+        let listener = bind("ws_listen", "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Nobody accepts: every connection must still complete, queued by the kernel. With
+        // std's backlog of 128 the rest would be dropped and never complete.
+        let mut clients = Vec::new();
+        for _ in 0..300 {
+            let connect = tokio::net::TcpStream::connect(addr);
+            let client = tokio::time::timeout(Duration::from_secs(10), connect)
+                .await
+                .expect("connects without a SYN retry")
+                .expect("connects");
+            clients.push(client);
+        }
+        drop(listener);
+    }
+
+    #[test]
+    fn a_taken_port_names_the_setting() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let error = bind("http_listen", addr).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!("cannot listen on http_listen {addr}")),
+            "{error}"
+        );
+    }
 }
