@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use switchyard_actors::metrics::Metrics;
 
-use crate::process_memory::{self, Process};
+use crate::process_stats::{self, Process};
 
 pub fn render(metrics: &Metrics) -> String {
     let gauges = [
@@ -77,12 +77,20 @@ pub fn render(metrics: &Metrics) -> String {
         ),
     ];
     let mut text = String::with_capacity(2048);
-    // The conventional name, so the load generator and dashboards read memory without a pid.
-    if let Ok(bytes) = process_memory::resident_bytes(Process::This) {
+    // The conventional names, so the load generator and dashboards read them without a pid.
+    if let Ok(bytes) = process_stats::resident_bytes(Process::This) {
         let name = "process_resident_memory_bytes";
         let _ = writeln!(
             text,
             "# HELP {name} Resident memory of the node.\n# TYPE {name} gauge\n{name} {bytes}"
+        );
+    }
+    if let Ok(seconds) = process_stats::cpu_seconds(Process::This) {
+        let name = "process_cpu_seconds_total";
+        let _ = writeln!(
+            text,
+            "# HELP {name} User and system CPU time of the node.\n# TYPE {name} counter\n\
+             {name} {seconds}"
         );
     }
     for (name, help, value) in gauges {

@@ -16,11 +16,12 @@ use super::plan::Plan;
 use super::progress::Progress;
 use super::publisher::{Published, Publisher};
 use super::report::{
-    Churn, Connections, Events, LatencyFigures, Memory, NodeSamples, Report, rate,
+    Churn, Connections, Cpu, Events, LatencyFigures, Memory, NodeSamples, Report, rate,
 };
 use super::rest_client::RestError;
 use super::tally::{Latencies, Snapshot};
 use super::worker::{FromWorker, ToWorker, Workers};
+use crate::process_stats;
 
 /// How often the node's memory is sampled while clients are held, for its peak.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -234,6 +235,7 @@ fn unix_seconds() -> u64 {
 pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenError> {
     let started_at_unix_s = unix_seconds();
     let run_started = Instant::now();
+    let loadgen_cpu_before = process_stats::own_and_children_cpu_seconds();
     preflight(plan).await?;
     let mut probe = NodeProbe::new(plan.rest.clone(), plan.node_pid);
     let before = probe.read().await?;
@@ -281,7 +283,8 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     .await?;
     let setup_s = setup_started.elapsed().as_secs_f64();
     let at_setup = run.board.total();
-    let mut held = settled_count(&mut run.probe, &before, at_setup.open).await?;
+    let set_up = settled_count(&mut run.probe, &before, at_setup.open).await?;
+    let mut held = set_up.clone();
 
     // Hold, publish or churn.
     let timed = plan.duration;
@@ -350,6 +353,8 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     if finished.is_some() {
         return Err(LoadgenError::Stuck(patience));
     }
+    let finished = run.probe.read().await?;
+    let loadgen_cpu_s = process_stats::own_and_children_cpu_seconds() - loadgen_cpu_before;
     let after = if plan.scenario == Scenario::Churn {
         progress.phase("settling", tenths(plan.settle));
         tokio::time::sleep(plan.settle).await;
@@ -375,8 +380,11 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
             held_by_node,
             published,
             before,
+            set_up,
             held,
+            finished,
             after,
+            loadgen_cpu_s,
         },
     ))
 }
@@ -390,8 +398,12 @@ struct Summary {
     held_by_node: Option<u64>,
     published: Option<Published>,
     before: NodeFigures,
+    set_up: NodeFigures,
     held: NodeFigures,
+    /// Once every client has left.
+    finished: NodeFigures,
     after: Option<NodeFigures>,
+    loadgen_cpu_s: f64,
 }
 
 fn report(plan: &Plan, run: &Run<'_>, summary: Summary) -> Report {
@@ -465,6 +477,22 @@ fn report(plan: &Plan, run: &Run<'_>, summary: Summary) -> Report {
             run.rss_peak,
         )
     });
+    let cpu_between =
+        |from: &NodeFigures, to: &NodeFigures| Some(to.cpu_seconds? - from.cpu_seconds?);
+    let node_publishing_s = summary
+        .published
+        .as_ref()
+        .and_then(|_| cpu_between(&summary.set_up, &summary.finished));
+    // Churn's CPU also pays for its connections: only fanout's is the cost of deliveries.
+    let delivering_s = node_publishing_s.filter(|_| plan.scenario == Scenario::Fanout);
+    let cpu = Cpu {
+        node_s: cpu_between(&summary.before, &summary.finished),
+        node_publishing_s,
+        node_us_per_delivery: delivering_s
+            .filter(|_| clients.deliveries > 0)
+            .map(|s| s * 1e6 / clients.deliveries as f64),
+        loadgen_s: summary.loadgen_cpu_s,
+    };
     let mut report = Report {
         settings: plan.settings.clone(),
         started_at_unix_s: summary.started_at_unix_s,
@@ -476,6 +504,7 @@ fn report(plan: &Plan, run: &Run<'_>, summary: Summary) -> Report {
         latency_us: LatencyFigures::of(&latency),
         memory,
         churn,
+        cpu,
         clients,
         node: NodeSamples {
             before: summary.before,

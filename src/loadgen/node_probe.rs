@@ -1,5 +1,5 @@
-//! The node's own figures: its `/metrics`, and its memory from `/proc/{pid}` when the run knows
-//! its pid (else the `process_resident_memory_bytes` of its `/metrics`).
+//! The node's own figures: its `/metrics`, and its memory and CPU time from `/proc/{pid}` when
+//! the run knows its pid (else the `process_*` samples of its `/metrics`).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,7 @@ use hyper::Method;
 use serde::Serialize;
 
 use super::rest_client::{RestClient, RestError, RestTarget};
-use crate::process_memory::{self, Process};
+use crate::process_stats::{self, Process};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProbeError {
@@ -22,6 +22,7 @@ pub enum ProbeError {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct NodeFigures {
     pub rss_bytes: Option<u64>,
+    pub cpu_seconds: Option<f64>,
     /// Every sample of `/metrics`, by name.
     pub metrics: BTreeMap<String, f64>,
 }
@@ -56,18 +57,28 @@ impl NodeProbe {
             .expect_success(Method::GET, "/metrics", None, Bytes::new())
             .await?;
         let metrics = parse_prometheus(&String::from_utf8_lossy(&text));
-        let rss_bytes = match self.pid {
-            Some(pid) => Some(
-                process_memory::resident_bytes(Process::Pid(pid)).map_err(|e| ProbeError::Pid {
+        let (rss_bytes, cpu_seconds) = match self.pid {
+            Some(pid) => {
+                let unreadable = |e: std::io::Error| ProbeError::Pid {
                     pid,
                     reason: e.to_string(),
-                })?,
+                };
+                let rss = process_stats::resident_bytes(Process::Pid(pid)).map_err(unreadable)?;
+                let cpu = process_stats::cpu_seconds(Process::Pid(pid)).map_err(unreadable)?;
+                (Some(rss), Some(cpu))
+            }
+            None => (
+                metrics
+                    .get("process_resident_memory_bytes")
+                    .map(|v| *v as u64),
+                metrics.get("process_cpu_seconds_total").copied(),
             ),
-            None => metrics
-                .get("process_resident_memory_bytes")
-                .map(|v| *v as u64),
         };
-        Ok(NodeFigures { rss_bytes, metrics })
+        Ok(NodeFigures {
+            rss_bytes,
+            cpu_seconds,
+            metrics,
+        })
     }
 }
 

@@ -30,6 +30,7 @@ pub struct Report {
     pub latency_us: Option<LatencyFigures>,
     pub memory: Option<Memory>,
     pub churn: Option<Churn>,
+    pub cpu: Cpu,
     /// The clients' own counters, summed over workers.
     pub clients: Snapshot,
     pub node: NodeSamples,
@@ -168,6 +169,19 @@ impl Churn {
             memory_back,
         }
     }
+}
+
+/// Where the machine's CPU went: the node and the load generator share it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cpu {
+    /// The node, from before the first client connected until the last one left.
+    pub node_s: Option<f64>,
+    /// The node while events were published and delivered (fanout, churn).
+    pub node_publishing_s: Option<f64>,
+    /// `node_publishing_s` per delivery, in microseconds: the node's cost of one delivery.
+    pub node_us_per_delivery: Option<f64>,
+    /// The load generator and its worker processes, over the whole run.
+    pub loadgen_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -340,6 +354,18 @@ impl Report {
                 }
             );
         }
+        let cpu = &self.cpu;
+        let _ = write!(out, "  cpu          load generator {:.1} s", cpu.loadgen_s);
+        if let Some(node) = cpu.node_s {
+            let _ = write!(out, ", node {node:.1} s");
+        }
+        if let (Some(publishing), Some(per)) = (cpu.node_publishing_s, cpu.node_us_per_delivery) {
+            let _ = write!(
+                out,
+                " ({publishing:.1} s while publishing: {per:.2} µs per delivery)"
+            );
+        }
+        out.push('\n');
         if self.problems.is_empty() {
             let _ = writeln!(out, "  outcome      complete: nothing failed, nothing lost");
         } else {
@@ -378,6 +404,7 @@ mod tests {
     fn figures(rss: u64, connections: f64) -> NodeFigures {
         NodeFigures {
             rss_bytes: Some(rss),
+            cpu_seconds: None,
             metrics: [("switchyard_connections".to_string(), connections)].into(),
         }
     }
