@@ -175,14 +175,16 @@ fn tenths(elapsed: Duration) -> u64 {
     (elapsed.as_millis() / 100) as u64
 }
 
-/// Fails fast, with the reason, when the node cannot be measured at all.
-async fn preflight(plan: &Plan) -> Result<(), LoadgenError> {
+/// Fails fast, with the reason, when the node cannot be measured at all; the node's figures
+/// before the run.
+async fn preflight(plan: &Plan, probe: &mut NodeProbe) -> Result<NodeFigures, LoadgenError> {
     let addr = plan.endpoint.addr;
     let unreachable = |reason: String| LoadgenError::Unreachable { addr, reason };
     tokio::time::timeout(REACH_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| unreachable(format!("no answer within {REACH_TIMEOUT:?}")))?
         .map_err(|e| unreachable(e.to_string()))?;
+    let before = probe.read().await?;
     if plan.subscribes() {
         let account = plan.accounts[0].as_str();
         let attempt = async {
@@ -203,22 +205,25 @@ async fn preflight(plan: &Plan) -> Result<(), LoadgenError> {
             Ok(Err(ClientError::Failed(reason))) => return Err(LoadgenError::FirstClient(reason)),
             Err(_) => return Err(LoadgenError::FirstClient("no answer within 10s".into())),
         }
+        // The node forgets that first client a moment after it left: wait, or the run would
+        // start one socket above its baseline.
+        let baseline = before.connections().unwrap_or(0);
+        node_when(probe, |connections| connections <= baseline).await?;
     }
-    Ok(())
+    Ok(before)
 }
 
-/// The node's figures once its connection gauge shows every held client (it counts a session
-/// when its actor has started, a moment after the client's handshake), or after a while anyway.
-async fn settled_count(
+/// The node's figures once its connection gauge satisfies `settled`, or after a while anyway:
+/// the node counts a session when its actor has started and forgets it when the actor has
+/// stopped, a moment after the client's handshake or close.
+async fn node_when(
     probe: &mut NodeProbe,
-    before: &NodeFigures,
-    open: u64,
+    settled: impl Fn(u64) -> bool,
 ) -> Result<NodeFigures, LoadgenError> {
     let deadline = Instant::now() + REACH_TIMEOUT;
-    let expected = before.connections().unwrap_or(0) + open;
     loop {
         let figures = probe.read().await?;
-        if figures.connections().is_none_or(|c| c >= expected) || Instant::now() >= deadline {
+        if figures.connections().is_none_or(&settled) || Instant::now() >= deadline {
             return Ok(figures);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -236,9 +241,8 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     let started_at_unix_s = unix_seconds();
     let run_started = Instant::now();
     let loadgen_cpu_before = process_stats::own_and_children_cpu_seconds();
-    preflight(plan).await?;
     let mut probe = NodeProbe::new(plan.rest.clone(), plan.node_pid);
-    let before = probe.read().await?;
+    let before = preflight(plan, &mut probe).await?;
     let mut publisher = plan.publish_token.as_ref().map(|token| {
         Publisher::new(
             plan.rest.clone(),
@@ -283,7 +287,8 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     .await?;
     let setup_s = setup_started.elapsed().as_secs_f64();
     let at_setup = run.board.total();
-    let set_up = settled_count(&mut run.probe, &before, at_setup.open).await?;
+    let expected = before.connections().unwrap_or(0) + at_setup.open;
+    let set_up = node_when(&mut run.probe, |connections| connections >= expected).await?;
     let mut held = set_up.clone();
 
     // Hold, publish or churn.
