@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The measurements of docs/PERFORMANCE.md: each on a node of its own (a node's memory figure
+# means nothing after another run has grown its heap), with `switchyard loadgen` in a second
+# process. Figures land in $OUT (target/loadgen): NAME.json (every figure and the settings) and
+# NAME.txt (the summary).
+#
+#   benches/baseline.sh             every measurement (about 7 minutes)
+#   benches/baseline.sh idle-15k    only those named
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=target/release/switchyard
+OUT=${OUT:-target/loadgen}
+WS_PORT=${WS_PORT:-5555}
+HTTP_PORT=${HTTP_PORT:-8000}
+
+cargo build --release --quiet
+mkdir -p "$OUT"
+
+node_dir=""
+node_pid=""
+
+start_node() {
+    node_dir=$(mktemp -d)
+    # One account may hold every socket of a run; the load generator spreads source addresses,
+    # so the per-IP limit stays as shipped.
+    (cd "$node_dir" && exec "$OLDPWD/$BIN" serve \
+        --ws-listen "127.0.0.1:$WS_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
+        --max-connections-per-account 20000 >node.log 2>&1) &
+    node_pid=$!
+    for _ in $(seq 100); do
+        curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && return
+        sleep 0.1
+    done
+    echo "the node did not start; see $node_dir/node.log" >&2
+    exit 1
+}
+
+stop_node() {
+    kill -TERM "$node_pid"
+    wait "$node_pid" || true
+    rm -rf "$node_dir"
+}
+
+# measure NAME LOADGEN-FLAGS…
+measure() {
+    local name=$1
+    shift
+    if [ ${#selected[@]} -gt 0 ] && [[ ! " ${selected[*]} " =~ " $name " ]]; then
+        return
+    fi
+    echo "== $name: switchyard loadgen $*"
+    start_node
+    local status=0
+    "$BIN" loadgen --quiet \
+        --ws-url "ws://127.0.0.1:$WS_PORT/" --http-url "http://127.0.0.1:$HTTP_PORT" \
+        --secret-file "$node_dir/.switchyard/secret" \
+        --accounts-file "$node_dir/.switchyard/accounts.json" \
+        --node-pid "$node_pid" --output "$OUT/$name.json" "$@" | tee "$OUT/$name.txt" || status=$?
+    stop_node
+    [ "$status" -eq 0 ] || echo "   (loadgen exit status $status)"
+}
+
+selected=("$@")
+measure connect-15k --scenario connect -n 15000
+measure idle-15k --scenario idle -n 15000 --duration 10s
+# steady: a light load (one event at a time, a fraction of a core), for latency; max: more than
+# the node can take, so the publisher (whose POST answers once the fan-out is queued) runs at
+# the node's pace, for capacity.
+measure fanout-1k-steady -n 1000 --rate 20 --batch 1 --duration 30s
+measure fanout-1k-max -n 1000 --rate 5000 --batch 10 --duration 20s
+measure fanout-10k-steady -n 10000 --rate 2 --batch 1 --duration 30s
+measure fanout-10k-max -n 10000 --rate 500 --batch 10 --duration 20s
+measure churn-1k -n 1000 --scenario churn --hold 1s --duration 60s --rate 20 --settle 10s \
+    --sockets-per-address 500
