@@ -4,7 +4,7 @@
 # process. Figures land in $OUT (target/loadgen): NAME.json (every figure and the settings) and
 # NAME.txt (the summary).
 #
-#   benches/baseline.sh             every measurement (about 7 minutes)
+#   benches/baseline.sh             every measurement (about 8 minutes)
 #   benches/baseline.sh idle-15k    only those named
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +64,8 @@ measure() {
 selected=("$@")
 measure connect-15k --scenario connect -n 15000
 measure idle-15k --scenario idle -n 15000 --duration 10s
+# As many sockets as the node's own open-file limit lets it hold, from three worker processes.
+measure idle-19800-workers --scenario idle -n 19800 --duration 10s --workers 3
 # steady: a light load (one event at a time, a fraction of a core), for latency; max: more than
 # the node can take, so the publisher (whose POST answers once the fan-out is queued) runs at
 # the node's pace, for capacity.

@@ -359,6 +359,7 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
         return Err(LoadgenError::Stuck(patience));
     }
     let finished = run.probe.read().await?;
+    run.workers.ended(REACH_TIMEOUT).await;
     let loadgen_cpu_s = process_stats::own_and_children_cpu_seconds() - loadgen_cpu_before;
     let after = if plan.scenario == Scenario::Churn {
         progress.phase("settling", tenths(plan.settle));

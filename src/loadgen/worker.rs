@@ -314,6 +314,8 @@ async fn churn(
 pub struct Workers {
     commands: Vec<mpsc::Sender<ToWorker>>,
     pub reports: mpsc::UnboundedReceiver<(usize, FromWorker)>,
+    /// Each ends when its worker has ended (a child process: exited and been reaped).
+    ended: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Workers {
@@ -322,7 +324,7 @@ impl Workers {
         let (report_tx, reports) = mpsc::unbounded_channel();
         let (command_tx, command_rx) = mpsc::channel(4);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(spec, command_rx, tx));
+        let ended = tokio::spawn(run(spec, command_rx, tx));
         tokio::spawn(async move {
             while let Some(report) = rx.recv().await {
                 if report_tx.send((0, report)).is_err() {
@@ -333,6 +335,7 @@ impl Workers {
         Workers {
             commands: vec![command_tx],
             reports,
+            ended: vec![ended],
         }
     }
 
@@ -341,6 +344,7 @@ impl Workers {
         let exe = std::env::current_exe()?;
         let (report_tx, reports) = mpsc::unbounded_channel();
         let mut commands = Vec::new();
+        let mut ended = Vec::new();
         for (index, spec) in specs.into_iter().enumerate() {
             let mut child = tokio::process::Command::new(&exe)
                 .args(["loadgen", "--worker"])
@@ -368,7 +372,7 @@ impl Workers {
                 }
             });
             let report_tx = report_tx.clone();
-            tokio::spawn(async move {
+            ended.push(tokio::spawn(async move {
                 let mut lines = BufReader::new(stdout).lines();
                 let mut done = false;
                 while let Ok(Some(line)) = lines.next_line().await {
@@ -385,10 +389,14 @@ impl Workers {
                     let message = format!("worker process {index} ended early ({status})");
                     let _ = report_tx.send((index, FromWorker::Fatal { message }));
                 }
-            });
+            }));
             commands.push(command_tx);
         }
-        Ok(Workers { commands, reports })
+        Ok(Workers {
+            commands,
+            reports,
+            ended,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -397,6 +405,13 @@ impl Workers {
 
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
+    }
+
+    /// Waits (at most `patience`) for every worker to end: a child's CPU time counts in this
+    /// process's `RUSAGE_CHILDREN` only once it has been reaped.
+    pub async fn ended(&mut self, patience: Duration) {
+        let all = futures_util::future::join_all(self.ended.drain(..));
+        let _ = tokio::time::timeout(patience, all).await;
     }
 
     pub async fn tell_all(&self, command: ToWorker) {
