@@ -50,31 +50,17 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let rest = url.strip_prefix("ws://").ok_or_else(|| {
-            format!("{url:?} is not a ws:// URL (the load generator does not speak TLS)")
-        })?;
-        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-        if authority.is_empty() {
-            return Err(format!("{url:?} has no host"));
-        }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| !p.contains(']'))
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
-        };
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&with_port)
-            .map_err(|e| format!("{url:?}: cannot resolve {authority}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("{url:?}: {authority} resolves to no address"))?;
-        let url = if rest.contains('/') {
-            url.to_string()
-        } else {
+        let what = "a ws:// URL (the load generator does not speak TLS)";
+        let parsed = super::url::parse(url, "ws://", what)?;
+        let url = if parsed.path.is_empty() {
             format!("{url}/")
+        } else {
+            url.to_string()
         };
-        Ok(Endpoint { url, addr })
+        Ok(Endpoint {
+            url,
+            addr: parsed.addr,
+        })
     }
 }
 

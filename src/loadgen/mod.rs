@@ -5,7 +5,8 @@
 //! - [`coordinator`]: one run, phase by phase; [`worker`]: a share of the clients, in this
 //!   process or a child; [`client`]: one websocket client; [`tally`]: what clients count.
 //! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`;
-//!   [`rest_client`]: the HTTP client under it and [`node_probe`] (`/metrics`, `/proc`).
+//!   [`rest_client`]: the HTTP client under it and [`node_probe`] (`/metrics`, `/proc`);
+//!   [`url`]: the node's URLs.
 //! - [`report`]: the JSON report and the summary; [`progress`]: the live display.
 
 pub mod args;
@@ -19,6 +20,7 @@ pub mod publisher;
 pub mod report;
 pub mod rest_client;
 pub mod tally;
+pub mod url;
 pub mod worker;
 
 use std::time::Duration;

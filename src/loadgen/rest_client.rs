@@ -1,7 +1,7 @@
 //! A small HTTP/1.1 client for the node's REST API (publishing, `/metrics`, `/healthz`) over one
 //! kept-alive connection, reopened when the node closes it.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,30 +43,11 @@ pub struct RestTarget {
 
 impl RestTarget {
     pub fn parse(url: &str) -> Result<RestTarget, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("{url:?} is not an http:// URL"))?;
-        let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        if authority.is_empty() {
-            return Err(format!("{url:?} has no host"));
-        }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| !p.contains(']'))
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
-        };
-        let addr = with_port
-            .to_socket_addrs()
-            .map_err(|e| format!("{url:?}: cannot resolve {authority}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("{url:?}: {authority} resolves to no address"))?;
+        let parsed = super::url::parse(url, "http://", "an http:// URL")?;
         Ok(RestTarget {
-            addr,
-            authority: authority.to_string(),
-            prefix: prefix.trim_end_matches('/').to_string(),
+            addr: parsed.addr,
+            authority: parsed.authority.to_string(),
+            prefix: parsed.path.trim_end_matches('/').to_string(),
         })
     }
 }
