@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpStream;
@@ -35,7 +37,7 @@ pub enum LoadgenError {
         "cannot reach the node's websocket port at {addr}: {reason}; is `switchyard serve` running?"
     )]
     Unreachable { addr: SocketAddr, reason: String },
-    #[error("{0} (check --token, --account-id and --binding)")]
+    #[error("the node refused the subscription: {0} (check --token, --account-id and --binding)")]
     Refused(String),
     #[error("a first test client could not connect and subscribe: {0}")]
     FirstClient(String),
@@ -100,7 +102,8 @@ struct Run<'a> {
     board: Board,
     probe: NodeProbe,
     rss_peak: Option<u64>,
-    published: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// The publisher's running count, for the progress display.
+    published: Option<Arc<AtomicU64>>,
 }
 
 impl Run<'_> {
@@ -111,9 +114,7 @@ impl Run<'_> {
                 self.board.latest[worker] = snapshot;
                 self.board.ready[worker] = true;
             }
-            FromWorker::Fatal { message } if message.starts_with("the node refused") => {
-                return Err(LoadgenError::Refused(message));
-            }
+            FromWorker::Refused { reason } => return Err(LoadgenError::Refused(reason)),
             FromWorker::Fatal { message } => return Err(LoadgenError::Worker { worker, message }),
             FromWorker::Done {
                 snapshot,
@@ -157,7 +158,7 @@ impl Run<'_> {
                         });
                     };
                     self.take(worker, report)?;
-                    let published = self.published.as_ref().map(|p| p.load(std::sync::atomic::Ordering::Relaxed));
+                    let published = self.published.as_ref().map(|p| p.load(Relaxed));
                     self.progress.show(&self.board.total(), published);
                     self.progress.set_position(position(&self.board, started.elapsed()));
                 }
@@ -197,11 +198,7 @@ async fn preflight(plan: &Plan, probe: &mut NodeProbe) -> Result<NodeFigures, Lo
         };
         match tokio::time::timeout(REACH_TIMEOUT * 2, attempt).await {
             Ok(Ok(())) => {}
-            Ok(Err(ClientError::Refused(reason))) => {
-                return Err(LoadgenError::Refused(format!(
-                    "the node refused the subscription: {reason}"
-                )));
-            }
+            Ok(Err(ClientError::Refused(reason))) => return Err(LoadgenError::Refused(reason)),
             Ok(Err(ClientError::Failed(reason))) => return Err(LoadgenError::FirstClient(reason)),
             Err(_) => return Err(LoadgenError::FirstClient("no answer within 10s".into())),
         }

@@ -86,7 +86,11 @@ pub enum FromWorker {
     Ready {
         snapshot: Snapshot,
     },
-    /// The run cannot be measured (a refused subscription, a bad URL, a dead worker).
+    /// The node answered a subscription with an error: the run's setup is wrong.
+    Refused {
+        reason: String,
+    },
+    /// The run cannot be measured (a bad URL, a dead worker).
     Fatal {
         message: String,
     },
@@ -105,7 +109,8 @@ struct Shared {
     endpoint: Endpoint,
     tally: Tally,
     handshakes: Semaphore,
-    fatal: OnceLock<String>,
+    /// The node's error reply to the first refused subscription.
+    refused: OnceLock<String>,
     settled: AtomicUsize,
     wake: Notify,
 }
@@ -127,7 +132,7 @@ pub async fn run(
         tally: Tally::new(spec.accounts.len()),
         handshakes: Semaphore::new(spec.concurrency.max(1)),
         endpoint,
-        fatal: OnceLock::new(),
+        refused: OnceLock::new(),
         settled: AtomicUsize::new(0),
         wake: Notify::new(),
         spec,
@@ -149,10 +154,9 @@ pub async fn run(
     let mut published = Vec::new();
     let mut drained = Duration::ZERO;
     loop {
-        if let Some(message) = shared.fatal.get() {
-            let _ = reports.send(FromWorker::Fatal {
-                message: message.clone(),
-            });
+        if let Some(reason) = shared.refused.get() {
+            let reason = reason.clone();
+            let _ = reports.send(FromWorker::Refused { reason });
             break;
         }
         if !ready && (is_churn || shared.settled.load(Relaxed) == shared.spec.count) {
@@ -252,8 +256,8 @@ async fn open(shared: &Shared, client: usize) -> Result<Socket, ClientError> {
         Ok(_) => {}
         Err(error) => {
             shared.tally.fail(error.to_string());
-            if let ClientError::Refused(_) = error {
-                let _ = shared.fatal.set(error.to_string());
+            if let ClientError::Refused(reason) = error {
+                let _ = shared.refused.set(reason.clone());
                 shared.wake.notify_one();
             }
         }
