@@ -297,7 +297,13 @@ async fn idle_reads_the_nodes_memory_from_proc() {
         report["node"]["held"]["metrics"]["switchyard_bindings"],
         10.0
     );
-    assert!(report["node"]["before"]["metrics"]["process_resident_memory_bytes"].is_number());
+    let before = &report["node"]["before"];
+    assert!(before["metrics"]["process_resident_memory_bytes"].is_number());
+    assert!(before["metrics"]["process_cpu_seconds_total"].is_number());
+    // With --node-pid, /proc answers for both.
+    assert!(n(&before["rss_bytes"]) > 0);
+    assert!(before["cpu_seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["cpu"]["node_s"].is_number());
     node.assert_clean().await;
 }
 

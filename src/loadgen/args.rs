@@ -74,7 +74,7 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub duration: String,
 
-    /// Events published per second (fanout, churn; 0 publishes nothing)
+    /// Events published per second (fanout: at least 1; churn: 0 publishes nothing)
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub rate: u32,
 
@@ -135,8 +135,8 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "FILE", default_value = ".switchyard/accounts.json")]
     pub accounts_file: PathBuf,
 
-    /// The node's process id: its memory is read from /proc/PID/status (default: the
-    /// process_resident_memory_bytes of its /metrics)
+    /// The node's process id: its memory and CPU time are read from /proc/PID (default: the
+    /// process_resident_memory_bytes and process_cpu_seconds_total of its /metrics)
     #[arg(long, value_name = "PID")]
     pub node_pid: Option<u32>,
 
