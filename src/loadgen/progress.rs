@@ -1,7 +1,8 @@
 //! The live display: one bar per phase on stderr (nothing when stderr is not a terminal, or with
 //! --quiet), with the run's figures as its message.
 
-use std::time::Duration;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -9,6 +10,9 @@ use super::tally::Snapshot;
 
 pub struct Progress {
     bar: ProgressBar,
+    /// Deliveries counted at the start of the current rate window, and when it started.
+    window: Cell<(Instant, u64)>,
+    rate: Cell<f64>,
 }
 
 impl Progress {
@@ -25,7 +29,11 @@ impl Progress {
         .progress_chars("=> ");
         bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(200));
-        Progress { bar }
+        Progress {
+            bar,
+            window: Cell::new((Instant::now(), 0)),
+            rate: Cell::new(0.0),
+        }
     }
 
     /// A new phase counting to `length` (sockets, or tenths of a second).
@@ -52,7 +60,18 @@ impl Progress {
             message += &format!(" | published {published}");
         }
         if clients.deliveries > 0 {
-            message += &format!(" deliveries {}", clients.deliveries);
+            let (since, counted) = self.window.get();
+            let elapsed = since.elapsed().as_secs_f64();
+            if elapsed >= 1.0 {
+                let more = clients.deliveries.saturating_sub(counted);
+                self.rate.set(more as f64 / elapsed);
+                self.window.set((Instant::now(), clients.deliveries));
+            }
+            message += &format!(
+                " deliveries {} ({:.0}/s)",
+                clients.deliveries,
+                self.rate.get()
+            );
         }
         self.bar.set_message(message);
     }
