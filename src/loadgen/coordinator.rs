@@ -361,7 +361,9 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     let after = if plan.scenario == Scenario::Churn {
         progress.phase("settling", tenths(plan.settle));
         tokio::time::sleep(plan.settle).await;
-        Some(run.probe.read().await?)
+        // Sockets that are still being torn down are not "not back": give them a moment more.
+        let baseline = before.connections().unwrap_or(0);
+        Some(node_when(&mut run.probe, |connections| connections <= baseline).await?)
     } else {
         None
     };
