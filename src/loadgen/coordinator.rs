@@ -49,6 +49,8 @@ pub enum LoadgenError {
         "publishing refused: {0} (publishing needs a token of a superduper account: --publish-token)"
     )]
     PublishRefused(RestError),
+    #[error("the publisher stopped: {0}")]
+    PublisherStopped(String),
     #[error("cannot start worker processes: {0}")]
     Spawn(std::io::Error),
     #[error("worker {worker}: {message}")]
@@ -314,7 +316,7 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
                         .pump(task, |_| false, timeline)
                         .await?
                         .expect("only the task ends this wait")
-                        .expect("the publisher does not panic");
+                        .map_err(|e| LoadgenError::PublisherStopped(e.to_string()))?;
                     if let Some(error) = outcome.error {
                         return Err(LoadgenError::Publish(error));
                     }
