@@ -429,6 +429,14 @@ async fn bad_flags_are_refused_before_anything_runs() {
         ),
         (&["--sockets", "0"], "--sockets: must be at least 1"),
         (
+            &["--payload-bytes", "2000000"],
+            "--payload-bytes: at most 1048576",
+        ),
+        (
+            &["--sockets", "3", "--accounts", "4"],
+            "--accounts: more accounts than --sockets",
+        ),
+        (
             &["--workers", "many"],
             "--workers: \"many\" is not \"auto\" or a count",
         ),
@@ -460,4 +468,23 @@ async fn bad_flags_are_refused_before_anything_runs() {
         assert_fails(&outcome, 2, message);
         assert!(!output.exists() || std::fs::read(&output).unwrap().is_empty());
     }
+    // Absurdly many sockets: too many worker processes for this machine's open-file limit, or,
+    // where that limit is unbounded, too many source addresses.
+    let output = dir.path().join("r.json");
+    let args = [
+        "--sockets",
+        "1000000000000",
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    let outcome = run(dir.path(), &args, &output).await;
+    assert_eq!(outcome.status, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("--workers: 1000000000000 sockets need")
+            || outcome.stderr.contains("--sockets-per-address: needs more"),
+        "{}",
+        outcome.stderr
+    );
 }

@@ -9,7 +9,7 @@ use switchyard_actors::account::AccountId;
 
 use super::args::{LoadgenArgs, Scenario};
 use super::client::Endpoint;
-use super::events::Template;
+use super::events::{Template, TemplateError};
 use super::rest_client::RestTarget;
 use super::worker::WorkerSpec;
 use crate::auth::directory::AccountDirectory;
@@ -18,6 +18,10 @@ use crate::config::parse_duration;
 
 /// Open files a worker keeps for itself (stdio, the runtime, the REST connection).
 const RESERVED_FILES: u64 = 256;
+/// Worker processes one run may start: more is a typo, not a load test of one node.
+const MAX_WORKERS: usize = 64;
+/// Padding per event: far beyond any KAZOO event, short of exhausting memory by typo.
+const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// Minted tokens outlive any sensible run.
 const MINTED_TTL: Duration = Duration::from_secs(24 * 3600);
 /// The most source addresses a run spreads over (all of 127.0.0.0/8 but the first and last).
@@ -27,6 +31,8 @@ const MAX_SOURCE_ADDRESSES: u64 = (1 << 24) - 2;
 pub enum PlanError {
     #[error("--{flag}: {reason}")]
     Flag { flag: &'static str, reason: String },
+    #[error(transparent)]
+    Binding(#[from] TemplateError),
     #[error("{0}")]
     Tokens(String),
 }
@@ -146,6 +152,12 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
     if args.batch == 0 {
         return Err(bad("batch", "must be at least 1"));
     }
+    if args.payload_bytes > MAX_PAYLOAD_BYTES {
+        return Err(bad(
+            "payload-bytes",
+            format!("at most {MAX_PAYLOAD_BYTES} (1 MiB)"),
+        ));
+    }
     let run_length = duration(
         "duration",
         &args.duration,
@@ -167,8 +179,7 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
         .binding
         .iter()
         .map(|b| Template::for_binding(b))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| PlanError::Tokens(e.to_string()))?;
+        .collect::<Result<Vec<_>, _>>()?;
 
     let capacity = open_file_limit.saturating_sub(RESERVED_FILES).max(1);
     let workers = match args.workers.as_str() {
@@ -191,6 +202,16 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
             workers.min(args.sockets)
         }
     };
+    if workers > MAX_WORKERS {
+        return Err(bad(
+            "workers",
+            format!(
+                "{} sockets need {workers} worker processes of {capacity} sockets each; at most \
+                 {MAX_WORKERS}",
+                args.sockets
+            ),
+        ));
+    }
 
     let spreads =
         args.sockets_per_address > 0 && endpoint.addr.is_ipv4() && endpoint.addr.ip().is_loopback();
@@ -273,6 +294,12 @@ fn tokens_and_accounts(args: &LoadgenArgs, publishes: bool) -> Result<Credential
         .collect::<Result<Vec<_>, _>>()?;
     if given_accounts.is_empty() && args.accounts == 0 {
         return Err(bad("accounts", "must be at least 1"));
+    }
+    if given_accounts.len().max(args.accounts) > args.sockets {
+        return Err(bad(
+            "accounts",
+            "more accounts than --sockets would leave some without a subscriber",
+        ));
     }
 
     if let Some(token) = &args.token {
