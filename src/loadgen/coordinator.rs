@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -135,6 +135,12 @@ impl Run<'_> {
         Ok(())
     }
 
+    fn note_peak(&mut self, figures: &NodeFigures) {
+        if let Some(rss) = figures.rss_bytes {
+            self.rss_peak = Some(self.rss_peak.unwrap_or(0).max(rss));
+        }
+    }
+
     /// Takes worker reports, shows progress and samples the node's memory until `until` ends
     /// (`Some`) or the board satisfies `enough` (`None`).
     async fn pump<T>(
@@ -165,9 +171,8 @@ impl Run<'_> {
                     self.progress.set_position(position(&self.board, started.elapsed()));
                 }
                 _ = sampling.tick() => {
-                    if let Some(rss) = self.probe.read().await?.rss_bytes {
-                        self.rss_peak = Some(self.rss_peak.unwrap_or(0).max(rss));
-                    }
+                    let figures = self.probe.read().await?;
+                    self.note_peak(&figures);
                 }
             }
         }
@@ -229,15 +234,8 @@ async fn node_when(
     }
 }
 
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenError> {
-    let started_at_unix_s = unix_seconds();
+    let started_at_unix_s = client::unix_micros() / 1_000_000;
     let run_started = Instant::now();
     let loadgen_cpu_before = process_stats::own_and_children_cpu_seconds();
     let mut probe = NodeProbe::new(plan.rest.clone(), plan.node_pid);
@@ -331,9 +329,7 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     }
     if plan.scenario != Scenario::Connect {
         held = run.probe.read().await?;
-        if let Some(rss) = held.rss_bytes {
-            run.rss_peak = Some(run.rss_peak.unwrap_or(0).max(rss));
-        }
+        run.note_peak(&held);
     }
     let held_by_node = held.connections();
 
@@ -449,18 +445,10 @@ fn report(plan: &Plan, run: &Run<'_>, summary: Summary) -> Report {
             deliveries: clients.deliveries,
             delivery_s,
             delivery_rate_per_s: rate(clients.deliveries, delivery_s),
-            // Churn clients come and go: only fanout knows who should have had what.
-            expected: if plan.scenario == Scenario::Fanout {
-                expected
-            } else {
-                0
-            },
+            // Churn clients come and go: their workers are told of no publishes, so owe nothing.
+            expected,
             received: clients.received,
-            lost: if plan.scenario == Scenario::Fanout {
-                expected.saturating_sub(clients.received)
-            } else {
-                0
-            },
+            lost: expected.saturating_sub(clients.received),
             duplicates: clients.duplicates,
             extra: clients.extra,
             unstamped: clients.unstamped,

@@ -97,10 +97,6 @@ pub struct Settings {
 }
 
 impl Plan {
-    pub fn publishes(&self) -> bool {
-        self.publish_token.is_some()
-    }
-
     pub fn subscribes(&self) -> bool {
         self.scenario != Scenario::Connect
     }
