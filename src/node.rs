@@ -10,6 +10,7 @@ use ractor::{Actor, ActorRef};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use switchyard_actors::fabric::Fabric;
 use switchyard_actors::outbox::CloseReason;
@@ -69,6 +70,7 @@ impl Node {
         let (supervisor, supervisor_done) = Actor::spawn(None, Supervisor, fabric.clone()).await?;
         let bus = Arc::new(Bus::embedded(fabric.clone()));
         let (stop, stopped) = watch::channel(false);
+        let sockets = TaskTracker::new();
 
         let ws_task = tokio::spawn(ws::serve(
             ws_listener,
@@ -79,6 +81,7 @@ impl Node {
                 ping_interval: settings.ping_interval,
                 idle_timeout: settings.idle_timeout,
             },
+            sockets.clone(),
             stopped.clone(),
         ));
         let ctx = Arc::new(HttpContext {
@@ -94,12 +97,11 @@ impl Node {
 
         let grace = settings.shutdown_grace;
         let done = tokio::spawn({
-            let fabric = fabric.clone();
             let mut stopped = stopped;
             async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
                 let _ = ws_task.await;
-                close_all(&supervisor, &fabric, grace).await;
+                close_all(&supervisor, sockets, grace).await;
                 supervisor.stop(None);
                 let _ = supervisor_done.await;
                 let _ = http_task.await;
@@ -141,13 +143,12 @@ impl Node {
     }
 }
 
-/// Asks every socket to close with 1001 and waits until they are gone or `grace` has passed.
-async fn close_all(supervisor: &ActorRef<SupervisorMsg>, fabric: &Fabric, grace: Duration) {
+/// Asks every socket to close with 1001 and waits until every socket's task has ended, or
+/// `grace` has passed. The listener has stopped: no task joins `sockets` any more.
+async fn close_all(supervisor: &ActorRef<SupervisorMsg>, sockets: TaskTracker, grace: Duration) {
     let _ = supervisor.cast(SupervisorMsg::CloseAll(CloseReason::GoingAway));
-    let deadline = tokio::time::Instant::now() + grace;
-    while fabric.metrics.connections.get() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    sockets.close();
+    let _ = tokio::time::timeout(grace, sockets.wait()).await;
 }
 
 /// Connections the kernel completes and queues before the node accepts them. std's default

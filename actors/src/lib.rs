@@ -13,10 +13,13 @@
 pub mod account;
 pub mod authority;
 pub mod bindings;
+pub mod clock;
+pub mod description;
 pub mod encoding;
 pub mod event;
 pub mod exchange;
 pub mod fabric;
+pub mod id;
 pub mod limits;
 pub mod metrics;
 pub mod month;

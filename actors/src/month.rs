@@ -1,7 +1,8 @@
 //! Calendar months, for MODB names.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::clock;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub struct YearMonth {
@@ -22,16 +23,12 @@ impl YearMonth {
     }
 
     pub fn now() -> Self {
-        // A clock before 1970 is a broken host; 1970-01 is as good an answer as any.
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Self::from_unix_seconds(secs)
+        Self::from_unix_seconds(clock::unix_seconds())
     }
 }
 
 /// The UTC (year, month, day) of a count of days since 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
     // Howard Hinnant's civil_from_days, on a calendar whose era starts 0000-03-01 so the
     // leap day is the last day of its year.
     let z = days + 719_468;

@@ -1,23 +1,25 @@
 //! One actor per websocket (SPEC 3): it holds the socket's authentication, its bindings and its
-//! labels, and takes every client frame through the steps rate limit → authenticate → validate →
-//! authorize → limits → command. A failed frame changes nothing. Replies go to the socket's
-//! outbox, the same queue events go to, so a client sees them in the order they happened.
+//! labels, and takes every client frame through the steps rate limit → authenticate → validate
+//! → authorize → limits → command, each a function below. A failed frame changes nothing.
+//! Replies go to the socket's outbox, the same queue events go to, so a client sees them in the
+//! order they happened. Whenever a frame changes what REST shows of the socket, the session
+//! publishes its new [`Description`] to its supervisor.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::account::{AccountId, AccountScope};
 use crate::bindings::{self, Translation};
+use crate::description::{Description, DescriptionSlot, SocketFacts};
 use crate::fabric::Fabric;
 use crate::month::YearMonth;
-use crate::outbox::{CloseReason, Outbox, TextFrame};
+use crate::outbox::{Outbox, TextFrame};
 use crate::protocol::ProtocolError;
 use crate::protocol::reply;
-use crate::protocol::request::{self, Command, JsonObject, Target};
+use crate::protocol::request::{self, Command, JsonObject, Request, Target};
 use crate::rate_limit::TokenBucket;
 use crate::router::{SessionKey, Subscription};
 use crate::supervisor::SupervisorMsg;
@@ -26,27 +28,6 @@ pub enum SessionMsg {
     /// A text frame from the client; answered once its reply is queued, so that the socket's
     /// reader waits for its session (back-pressure instead of an unbounded mailbox).
     Frame(String, RpcReplyPort<()>),
-    Describe(RpcReplyPort<SessionInfo>),
-    /// Close the socket (4000) and answer its last state.
-    Kick(RpcReplyPort<SessionInfo>),
-}
-
-/// A socket as REST shows it (SPEC 6).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SessionInfo {
-    pub bindings: Vec<String>,
-    pub websocket_session_id: String,
-    /// Gregorian seconds at connect.
-    pub timestamp: u64,
-    pub destination: String,
-    pub source: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<JsonObject>,
-    /// The account the socket authenticated as.
-    #[serde(skip)]
-    pub account: Option<AccountId>,
 }
 
 pub struct SessionArgs {
@@ -55,11 +36,15 @@ pub struct SessionArgs {
     pub key: SessionKey,
     pub id: Arc<str>,
     pub peer: SocketAddr,
+    /// Gregorian seconds.
     pub connected_at: u64,
     pub outbox: Arc<Outbox>,
+    /// Where this session's description is published; the supervisor reads it.
+    pub description: Arc<DescriptionSlot>,
 }
 
-struct Held {
+/// One client binding the socket holds, and its place in the router.
+struct HeldBinding {
     scope: AccountScope,
     binding: String,
     subscription: Subscription,
@@ -67,12 +52,40 @@ struct Held {
 
 pub struct SessionState {
     args: SessionArgs,
+    /// Set by the first successful frame, and never changed after it.
     account: Option<AccountId>,
     /// Oldest first.
-    held: Vec<Held>,
+    held: Vec<HeldBinding>,
     name: Option<String>,
     metadata: Option<JsonObject>,
     bucket: TokenBucket,
+}
+
+/// Why a frame was not carried out.
+#[derive(Debug, thiserror::Error)]
+enum FrameError {
+    /// The client's: answered with an error reply, and the session goes on.
+    #[error(transparent)]
+    Refused(#[from] ProtocolError),
+    /// The session cannot go on without its supervisor.
+    #[error("the supervisor did not answer: {0}")]
+    SupervisorGone(String),
+}
+
+/// A request that passed validation, its bindings translated.
+struct ValidRequest {
+    request: Request,
+    /// One per binding of the request's target, in its order.
+    translations: Vec<Translation>,
+}
+
+impl ValidRequest {
+    fn target(&self) -> Option<&Target> {
+        match &self.request.command {
+            Command::Subscribe(target) | Command::Unsubscribe(Some(target)) => Some(target),
+            Command::Unsubscribe(None) | Command::Ping => None,
+        }
+    }
 }
 
 pub struct Session;
@@ -109,104 +122,95 @@ impl Actor for Session {
                 state.args.outbox.push(reply);
                 let _ = done.send(());
             }
-            SessionMsg::Describe(reply) => {
-                let _ = reply.send(state.info());
-            }
-            SessionMsg::Kick(reply) => {
-                state.args.outbox.close(CloseReason::Kicked);
-                let _ = reply.send(state.info());
-            }
         }
         Ok(())
     }
 }
 
 impl SessionState {
+    /// The reply to one text frame; an `Err` only when the session itself cannot go on.
     async fn answer(&mut self, text: &str) -> Result<TextFrame, ActorProcessingErr> {
-        let metrics = &self.args.fabric.metrics;
-        metrics.frames_in.inc();
+        self.args.fabric.metrics.frames_in.inc();
         let frame = match request::parse_frame(text) {
             Ok(frame) => frame,
-            Err(error) => {
-                metrics.errors_replied.inc();
-                return Ok(reply::error(None, &error));
-            }
+            Err(error) => return Ok(self.refuse(None, &error)),
         };
         let request_id = request::request_id(&frame);
-        Ok(match self.process(&frame).await? {
-            Ok(data) => reply::success(request_id, data),
-            Err(error) => {
-                let metrics = &self.args.fabric.metrics;
-                metrics.errors_replied.inc();
-                if matches!(error, ProtocolError::RateLimited { .. }) {
-                    metrics.rate_limited.inc();
-                }
-                reply::error(request_id, &error)
-            }
-        })
+        match self.carry_out(&frame).await {
+            Ok(data) => Ok(reply::success(request_id, data)),
+            Err(FrameError::Refused(error)) => Ok(self.refuse(request_id, &error)),
+            Err(gone @ FrameError::SupervisorGone(_)) => Err(gone.into()),
+        }
     }
 
-    /// The outer `Result` is the actor's own failure (its supervisor is gone); the inner one is
-    /// the client's.
-    async fn process(
-        &mut self,
-        frame: &JsonObject,
-    ) -> Result<Result<Value, ProtocolError>, ActorProcessingErr> {
-        let fabric = self.args.fabric.clone();
+    fn refuse(&self, request_id: Option<&Value>, error: &ProtocolError) -> TextFrame {
+        let metrics = &self.args.fabric.metrics;
+        metrics.errors_replied.inc();
+        if matches!(error, ProtocolError::RateLimited { .. }) {
+            metrics.rate_limited.inc();
+        }
+        reply::error(request_id, error)
+    }
 
-        // Rate limit.
-        if !self.bucket.try_take() {
-            return Ok(Err(ProtocolError::RateLimited {
+    /// SPEC 3's steps in order. The first error ends the frame with nothing changed: only
+    /// the last step before the command has a side effect, and the command cannot fail.
+    async fn carry_out(&mut self, frame: &JsonObject) -> Result<Value, FrameError> {
+        self.rate_limit()?;
+        let account = self.authenticate(frame)?;
+        let request = validate(frame)?;
+        self.authorize(&account, &request)?;
+        self.enforce_limits(account, &request).await?;
+        Ok(self.command(request))
+    }
+
+    /// A failed frame spends its token too: the limit counts frames, not successes.
+    fn rate_limit(&mut self) -> Result<(), ProtocolError> {
+        if self.bucket.try_take() {
+            Ok(())
+        } else {
+            Err(ProtocolError::RateLimited {
                 peer: self.args.peer,
-            }));
+            })
         }
+    }
 
-        // Authenticate: once per socket; later tokens are ignored.
-        let account = match &self.account {
-            Some(account) => account.clone(),
-            None => {
-                let authenticated = request::auth_token(frame).and_then(|token| {
-                    let token = token.ok_or(ProtocolError::TokenRequired)?;
-                    Ok(fabric.authority.authenticate(token)?)
-                });
-                match authenticated {
-                    Ok(account) => account,
-                    Err(error) => return Ok(Err(error)),
-                }
-            }
-        };
-
-        // Validate, the bindings included.
-        let request = match request::decode(frame) {
-            Ok(request) => request,
-            Err(error) => return Ok(Err(error)),
-        };
-        let target = match &request.command {
-            Command::Subscribe(target) | Command::Unsubscribe(Some(target)) => Some(target),
-            Command::Unsubscribe(None) | Command::Ping => None,
-        };
-        let translations = match target.map(translate).transpose() {
-            Ok(translations) => translations.unwrap_or_default(),
-            Err(error) => return Ok(Err(error)),
-        };
-
-        // Authorize.
-        if let Some(target) = target
-            && let Err(error) = authorize(&fabric, &account, &target.scope)
-        {
-            return Ok(Err(error));
+    /// The socket's account once it has one (a later token is ignored), else the token's.
+    fn authenticate(&self, frame: &JsonObject) -> Result<AccountId, ProtocolError> {
+        if let Some(account) = &self.account {
+            return Ok(account.clone());
         }
+        let token = request::auth_token(frame)?.ok_or(ProtocolError::TokenRequired)?;
+        Ok(self.args.fabric.authority.authenticate(token)?)
+    }
 
-        // Limits: bindings first, then the account's connections, which is the only check
-        // with a side effect and so comes last.
-        if let Command::Subscribe(target) = &request.command {
+    fn authorize(&self, account: &AccountId, request: &ValidRequest) -> Result<(), ProtocolError> {
+        let Some(target) = request.target() else {
+            return Ok(());
+        };
+        let authority = &self.args.fabric.authority;
+        match &target.scope {
+            AccountScope::All if authority.is_superduper(account) => Ok(()),
+            AccountScope::All => Err(ProtocolError::UnauthorizedWildcard),
+            AccountScope::One(other) if authority.may_act_on(account, other) => Ok(()),
+            AccountScope::One(_) => Err(ProtocolError::UnauthorizedAccount),
+        }
+    }
+
+    /// The socket's bindings first, then its account's connections: counting the socket
+    /// against its account is the one check with a side effect, so it comes last.
+    async fn enforce_limits(
+        &mut self,
+        account: AccountId,
+        request: &ValidRequest,
+    ) -> Result<(), FrameError> {
+        if let Command::Subscribe(target) = &request.request.command {
             let new = target
                 .bindings
                 .iter()
                 .filter(|binding| !self.holds(&target.scope, binding))
                 .count();
-            if self.held.len() + new > fabric.limits.max_bindings_per_socket {
-                return Ok(Err(ProtocolError::BindingLimit));
+            if self.held.len() + new > self.args.fabric.limits.max_bindings_per_socket {
+                return Err(ProtocolError::BindingLimit.into());
             }
         }
         if self.account.is_none() {
@@ -216,14 +220,25 @@ impl SessionState {
                     account: account.clone(),
                     reply,
                 }
-            })?;
+            })
+            .map_err(|error| FrameError::SupervisorGone(error.to_string()))?;
             if !admitted {
-                return Ok(Err(ProtocolError::ConnectionLimit));
+                return Err(ProtocolError::ConnectionLimit.into());
             }
             self.account = Some(account);
         }
+        Ok(())
+    }
 
-        // Command: nothing can fail from here on.
+    /// Carries out a frame that passed every step; nothing here can fail.
+    fn command(&mut self, valid: ValidRequest) -> Value {
+        let ValidRequest {
+            request,
+            translations,
+        } = valid;
+        let changes_description = !matches!(request.command, Command::Ping)
+            || request.name.is_some()
+            || request.metadata.is_some();
         let data = match request.command {
             Command::Ping => json!({"response": "pong"}),
             Command::Subscribe(target) => {
@@ -239,9 +254,12 @@ impl SessionState {
                 json!({"unsubscribed": target.bindings, "subscribed": self.subscribed()})
             }
             Command::Unsubscribe(None) => {
-                let unsubscribed = self.subscribed();
+                let unsubscribed = json!(self.subscribed());
                 for held in std::mem::take(&mut self.held) {
-                    fabric.router.unsubscribe(self.args.key, &held.subscription);
+                    self.args
+                        .fabric
+                        .router
+                        .unsubscribe(self.args.key, &held.subscription);
                 }
                 json!({"unsubscribed": unsubscribed, "subscribed": []})
             }
@@ -252,7 +270,10 @@ impl SessionState {
         if request.metadata.is_some() {
             self.metadata = request.metadata;
         }
-        Ok(Ok(data))
+        if changes_description {
+            self.args.description.publish(self.describe());
+        }
+        data
     }
 
     fn holds(&self, scope: &AccountScope, binding: &str) -> bool {
@@ -272,7 +293,7 @@ impl SessionState {
             scope,
             translation,
         );
-        self.held.push(Held {
+        self.held.push(HeldBinding {
             scope: scope.clone(),
             binding: binding.to_string(),
             subscription,
@@ -294,49 +315,47 @@ impl SessionState {
     }
 
     /// Every client binding held, oldest first, each once.
-    fn subscribed(&self) -> Vec<String> {
-        let mut bindings: Vec<String> = Vec::with_capacity(self.held.len());
+    fn subscribed(&self) -> Vec<&str> {
+        let mut bindings: Vec<&str> = Vec::with_capacity(self.held.len());
         for held in &self.held {
-            if !bindings.contains(&held.binding) {
-                bindings.push(held.binding.clone());
+            if !bindings.contains(&held.binding.as_str()) {
+                bindings.push(&held.binding);
             }
         }
         bindings
     }
 
-    fn info(&self) -> SessionInfo {
-        SessionInfo {
-            bindings: self.subscribed(),
-            websocket_session_id: self.args.id.to_string(),
-            timestamp: self.args.connected_at,
-            destination: self.args.fabric.node_name.clone(),
-            source: self.args.peer.ip().to_string(),
-            name: self.name.clone(),
-            metadata: self.metadata.clone(),
-            account: self.account.clone(),
-        }
+    fn describe(&self) -> Description {
+        let args = &self.args;
+        Description::render(&SocketFacts {
+            bindings: &self.subscribed(),
+            name: self.name.as_deref(),
+            metadata: self.metadata.as_ref(),
+            ..SocketFacts::new(
+                &args.id,
+                args.connected_at,
+                &args.fabric.node_name,
+                args.peer,
+            )
+        })
     }
 }
 
-fn translate(target: &Target) -> Result<Vec<Translation>, ProtocolError> {
+/// Validation, the binding catalogue included. Bindings are translated in the month the frame
+/// arrived in: a MODB binding shows the month of subscription (SPEC 4).
+fn validate(frame: &JsonObject) -> Result<ValidRequest, ProtocolError> {
+    let request = request::decode(frame)?;
     let month = YearMonth::now();
-    target
-        .bindings
-        .iter()
-        .map(|binding| Ok(bindings::translate(binding, &target.scope, month)?))
-        .collect()
-}
-
-fn authorize(
-    fabric: &Fabric,
-    account: &AccountId,
-    scope: &AccountScope,
-) -> Result<(), ProtocolError> {
-    let authority = &fabric.authority;
-    match scope {
-        AccountScope::All if authority.is_superduper(account) => Ok(()),
-        AccountScope::All => Err(ProtocolError::UnauthorizedWildcard),
-        AccountScope::One(target) if authority.may_act_on(account, target) => Ok(()),
-        AccountScope::One(_) => Err(ProtocolError::UnauthorizedAccount),
-    }
+    let translations = match &request.command {
+        Command::Subscribe(target) | Command::Unsubscribe(Some(target)) => target
+            .bindings
+            .iter()
+            .map(|binding| bindings::translate(binding, &target.scope, month))
+            .collect::<Result<_, _>>()?,
+        Command::Unsubscribe(None) | Command::Ping => Vec::new(),
+    };
+    Ok(ValidRequest {
+        request,
+        translations,
+    })
 }

@@ -1,26 +1,22 @@
 //! The supervisor: opens a session actor per socket (linked, so it hears how each one ends),
 //! tracks every session per account in connect order, enforces the per-account connection
-//! limit, answers REST queries by asking the sessions themselves, and cleans up after a session
-//! whatever way it ended: close, error or panic.
+//! limit, answers REST queries from the descriptions its sessions publish (never waiting on a
+//! session), and cleans up after a session whatever way it ended: close, error or panic.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::account::AccountId;
+use crate::clock;
+use crate::description::{Description, DescriptionSlot, SocketFacts};
 use crate::fabric::Fabric;
+use crate::id::fresh_id;
 use crate::outbox::{CloseReason, Outbox};
 use crate::router::SessionKey;
-use crate::session::{Session, SessionArgs, SessionInfo, SessionMsg};
-
-/// Unix seconds → gregorian seconds (KAZOO's timestamps count from year 0).
-const GREGORIAN_OFFSET: u64 = 62_167_219_200;
-
-/// How long the supervisor's query tasks wait for one session to describe itself.
-const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::session::{Session, SessionArgs, SessionMsg};
 
 pub enum SupervisorMsg {
     /// A socket was accepted: start its session.
@@ -45,13 +41,13 @@ pub enum SupervisorMsg {
     Find {
         account: AccountId,
         socket_id: String,
-        reply: RpcReplyPort<Option<SessionInfo>>,
+        reply: RpcReplyPort<Option<Description>>,
     },
     /// Close one socket of `account` (4000) and answer its last state.
     Kick {
         account: AccountId,
         socket_id: String,
-        reply: RpcReplyPort<Option<SessionInfo>>,
+        reply: RpcReplyPort<Option<Description>>,
     },
     /// Ask every socket to close (shutdown: 1001).
     CloseAll(CloseReason),
@@ -73,11 +69,11 @@ pub struct PageRequest {
     pub start_key: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Page {
-    pub sockets: Vec<SessionInfo>,
+    pub sockets: Vec<Description>,
     /// The first socket of the next page, when more remain.
-    pub next_start_key: Option<String>,
+    pub next_start_key: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,10 +83,12 @@ pub enum QueryError {
 }
 
 struct Entry {
-    actor: ActorRef<SessionMsg>,
     id: Arc<str>,
     outbox: Arc<Outbox>,
+    /// Set when the session first authenticates.
     account: Option<AccountId>,
+    /// What the session last published about itself.
+    description: Arc<DescriptionSlot>,
 }
 
 pub struct SupervisorState {
@@ -150,22 +148,27 @@ impl Actor for Supervisor {
                 account,
                 page,
                 reply,
-            } => state.list(account, page, reply),
+            } => {
+                let _ = reply.send(state.list(&account, &page));
+            }
             SupervisorMsg::Find {
                 account,
                 socket_id,
                 reply,
             } => {
-                let session = state.session_of(&account, &socket_id);
-                ask(session, reply, SessionMsg::Describe);
+                let found = state.socket_of(&account, &socket_id);
+                let _ = reply.send(found.map(|entry| entry.description.current()));
             }
             SupervisorMsg::Kick {
                 account,
                 socket_id,
                 reply,
             } => {
-                let session = state.session_of(&account, &socket_id);
-                ask(session, reply, SessionMsg::Kick);
+                let found = state.socket_of(&account, &socket_id);
+                let _ = reply.send(found.map(|entry| {
+                    entry.outbox.close(CloseReason::Kicked);
+                    entry.description.current()
+                }));
             }
             SupervisorMsg::CloseAll(reason) => {
                 state.closing = Some(reason);
@@ -207,7 +210,11 @@ impl SupervisorState {
     ) -> Result<OpenedSession, ActorProcessingErr> {
         let key = self.next_key;
         self.next_key += 1;
-        let id: Arc<str> = Arc::from(format!("{:032x}", rand::random::<u128>()));
+        let id: Arc<str> = Arc::from(fresh_id());
+        let connected_at = clock::gregorian_seconds();
+        let description = Arc::new(DescriptionSlot::new(Description::render(
+            &SocketFacts::new(&id, connected_at, &self.fabric.node_name, peer),
+        )));
         let outbox = Arc::new(Outbox::new(
             self.fabric.limits.outbox,
             self.fabric.metrics.clone(),
@@ -221,8 +228,9 @@ impl SupervisorState {
             key,
             id: id.clone(),
             peer,
-            connected_at: gregorian_now(),
+            connected_at,
             outbox: outbox.clone(),
+            description: description.clone(),
         };
         let (actor, _) = Actor::spawn_linked(None, Session, args, myself.get_cell()).await?;
         self.by_actor.insert(actor.get_id(), key);
@@ -230,10 +238,10 @@ impl SupervisorState {
         self.sessions.insert(
             key,
             Entry {
-                actor: actor.clone(),
                 id: id.clone(),
                 outbox: outbox.clone(),
                 account: None,
+                description,
             },
         );
         let metrics = &self.fabric.metrics;
@@ -263,54 +271,34 @@ impl SupervisorState {
         true
     }
 
-    fn session_of(&self, account: &AccountId, socket_id: &str) -> Option<ActorRef<SessionMsg>> {
-        let key = self.by_id.get(socket_id)?;
-        let entry = self.sessions.get(key)?;
-        (entry.account.as_ref() == Some(account)).then(|| entry.actor.clone())
+    fn socket_of(&self, account: &AccountId, socket_id: &str) -> Option<&Entry> {
+        let entry = self.sessions.get(self.by_id.get(socket_id)?)?;
+        (entry.account.as_ref() == Some(account)).then_some(entry)
     }
 
-    fn list(
-        &self,
-        account: AccountId,
-        page: PageRequest,
-        reply: RpcReplyPort<Result<Page, QueryError>>,
-    ) {
+    fn list(&self, account: &AccountId, page: &PageRequest) -> Result<Page, QueryError> {
         let empty = BTreeSet::new();
-        let sockets = self.by_account.get(&account).unwrap_or(&empty);
-        let start = match &page.start_key {
-            None => None,
+        let sockets = self.by_account.get(account).unwrap_or(&empty);
+        let first = match &page.start_key {
+            None => 0,
             Some(start_key) => match self.by_id.get(start_key.as_str()) {
-                Some(key) if sockets.contains(key) => Some(*key),
-                _ => {
-                    let _ = reply.send(Err(QueryError::UnknownStartKey(start_key.clone())));
-                    return;
-                }
+                Some(key) if sockets.contains(key) => *key,
+                _ => return Err(QueryError::UnknownStartKey(start_key.clone())),
             },
         };
-        let from = sockets.range(start.unwrap_or(0)..);
         let size = page.size.unwrap_or(usize::MAX);
-        let mut actors = Vec::new();
-        let mut next_start_key = None;
-        for key in from {
-            let entry = &self.sessions[key];
-            if actors.len() == size {
-                next_start_key = Some(entry.id.to_string());
-                break;
-            }
-            actors.push(entry.actor.clone());
-        }
-        tokio::spawn(async move {
-            let mut sockets = Vec::with_capacity(actors.len());
-            for actor in actors {
-                if let Some(info) = describe(&actor, SessionMsg::Describe).await {
-                    sockets.push(info);
-                }
-            }
-            let _ = reply.send(Ok(Page {
-                sockets,
-                next_start_key,
-            }));
-        });
+        let mut listed = sockets
+            .range(first..)
+            .filter_map(|key| self.sessions.get(key));
+        let descriptions = listed
+            .by_ref()
+            .take(size)
+            .map(|entry| entry.description.current())
+            .collect();
+        Ok(Page {
+            sockets: descriptions,
+            next_start_key: listed.next().map(|entry| entry.id.clone()),
+        })
     }
 
     fn forget(&mut self, actor: ActorId, failed: bool) {
@@ -336,37 +324,4 @@ impl SupervisorState {
         self.fabric.router.remove_session(key);
         self.fabric.metrics.connections.dec();
     }
-}
-
-/// Answers from a session without making the supervisor wait for it.
-fn ask(
-    session: Option<ActorRef<SessionMsg>>,
-    reply: RpcReplyPort<Option<SessionInfo>>,
-    message: fn(RpcReplyPort<SessionInfo>) -> SessionMsg,
-) {
-    let Some(session) = session else {
-        let _ = reply.send(None);
-        return;
-    };
-    tokio::spawn(async move {
-        let _ = reply.send(describe(&session, message).await);
-    });
-}
-
-async fn describe(
-    session: &ActorRef<SessionMsg>,
-    message: fn(RpcReplyPort<SessionInfo>) -> SessionMsg,
-) -> Option<SessionInfo> {
-    match session.call(message, Some(DESCRIBE_TIMEOUT)).await {
-        Ok(ractor::rpc::CallResult::Success(info)) => Some(info),
-        _ => None,
-    }
-}
-
-fn gregorian_now() -> u64 {
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0);
-    unix + GREGORIAN_OFFSET
 }

@@ -257,7 +257,7 @@ fn create_with_master(path: &Path) -> Result<(), DirectoryError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(create_error)?;
     }
-    let master = format!("{:032x}", rand::random::<u128>());
+    let master = switchyard_actors::id::fresh_id();
     let content = serde_json::json!({"accounts": [
         {"id": master, "parent": null, "name": "master", "superduper": true}
     ]});

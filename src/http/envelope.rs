@@ -1,14 +1,13 @@
 //! The REST envelope (SPEC 6): every answer, success or error, carries `node`, `request_id`,
-//! `timestamp` and `version`; a token is never sent back.
+//! `timestamp` and `version`; a token is never sent back. Serialised straight from borrowed
+//! parts, so a list of thousands of pre-rendered socket descriptions is copied, not rebuilt.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 use warp::http::StatusCode;
 use warp::http::header::{CONTENT_TYPE, HeaderValue};
 use warp::reply::Response;
-
-use switchyard_actors::month::civil_from_days;
 
 /// What every answer to one request shares.
 pub struct Envelope<'a> {
@@ -16,42 +15,81 @@ pub struct Envelope<'a> {
     pub request_id: &'a str,
 }
 
-impl Envelope<'_> {
-    /// The body in the seed's order: `data` first, then what the answer adds, then the common
-    /// fields.
-    fn body(&self, data: Value, extra: Map<String, Value>, status: &str) -> Value {
-        let mut body = Map::new();
-        body.insert("data".into(), data);
-        body.extend(extra);
-        body.insert("node".into(), json!(self.node));
-        body.insert("request_id".into(), json!(self.request_id));
-        body.insert("status".into(), json!(status));
-        body.insert("timestamp".into(), json!(iso8601_now()));
-        body.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
-        Value::Object(body)
+/// Pagination of a list (SPEC 6), shown only when the request paged.
+#[derive(Default)]
+pub struct Paging<'a> {
+    pub page_size: Option<usize>,
+    pub next_start_key: Option<&'a str>,
+}
+
+/// The body in the seed's key order: `data`, what the answer adds, then the common fields.
+#[derive(Serialize)]
+struct Body<'a, T> {
+    data: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_start_key: Option<&'a str>,
+    node: &'a str,
+    request_id: &'a str,
+    status: &'static str,
+    timestamp: String,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct ErrorData<'a> {
+    message: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    fn body<T: Serialize>(&self, data: T, status: &'static str) -> Body<'a, T> {
+        Body {
+            data,
+            error: None,
+            message: None,
+            page_size: None,
+            next_start_key: None,
+            node: self.node,
+            request_id: self.request_id,
+            status,
+            timestamp: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
     }
 
-    pub fn success(&self, data: Value) -> Response {
-        self.success_with(data, Map::new())
+    pub fn success(&self, data: impl Serialize) -> Response {
+        self.success_paged(data, Paging::default())
     }
 
-    /// Success with extra top-level fields (pagination).
-    pub fn success_with(&self, data: Value, extra: Map<String, Value>) -> Response {
-        let body = self.body(data, extra, "success");
+    /// Success with pagination fields.
+    pub fn success_paged(&self, data: impl Serialize, paging: Paging<'_>) -> Response {
+        let body = Body {
+            page_size: paging.page_size,
+            next_start_key: paging.next_start_key,
+            ..self.body(data, "success")
+        };
         json_response(StatusCode::OK, &body, self.request_id)
     }
 
     pub fn error(&self, status: StatusCode, message: &str) -> Response {
-        let mut extra = Map::new();
-        extra.insert("error".into(), json!(status.as_u16().to_string()));
-        extra.insert("message".into(), json!(message));
-        let body = self.body(json!({"message": message}), extra, "error");
+        let body = Body {
+            error: Some(status.as_u16().to_string()),
+            message: Some(message),
+            ..self.body(ErrorData { message }, "error")
+        };
         json_response(status, &body, self.request_id)
     }
 }
 
-fn json_response(status: StatusCode, body: &Value, request_id: &str) -> Response {
-    let mut response = Response::new(body.to_string().into());
+fn json_response<T: Serialize>(status: StatusCode, body: &T, request_id: &str) -> Response {
+    // Borrowed strings, numbers and pre-rendered JSON: serialising cannot fail.
+    let json = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(json.into());
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -61,32 +99,45 @@ fn json_response(status: StatusCode, body: &Value, request_id: &str) -> Response
     response
 }
 
-/// `2026-11-23T22:18:04Z`
-pub fn iso8601_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    iso8601(secs)
-}
-
-fn iso8601(unix_secs: u64) -> String {
-    let (year, month, day) = civil_from_days((unix_secs / 86_400) as i64);
-    let secs_of_day = unix_secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value, json};
+
+    fn rendered<T: Serialize>(body: &Body<'_, T>) -> Map<String, Value> {
+        serde_json::from_str(&serde_json::to_string(body).unwrap()).unwrap()
+    }
 
     #[test]
-    fn iso8601_formats_utc() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(1_795_472_284), "2026-11-23T22:18:04Z");
+    fn keys_in_the_seeds_order_and_a_utc_timestamp() {
+        let envelope = Envelope {
+            node: "n",
+            request_id: "r",
+        };
+        let paged = rendered(&Body {
+            page_size: Some(1),
+            next_start_key: Some("k"),
+            ..envelope.body(json!([1]), "success")
+        });
+        let keys: Vec<&str> = paged.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "data",
+                "page_size",
+                "next_start_key",
+                "node",
+                "request_id",
+                "status",
+                "timestamp",
+                "version"
+            ]
+        );
+        // 2026-11-23T22:18:04Z
+        let timestamp = paged["timestamp"].as_str().unwrap();
+        assert_eq!(timestamp.len(), 20, "{timestamp}");
+        assert!(timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T');
+        let plain = rendered(&envelope.body(json!({}), "success"));
+        assert!(!plain.contains_key("page_size") && !plain.contains_key("error"));
     }
 }

@@ -7,19 +7,19 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use warp::http::StatusCode;
 use warp::http::header::{CONTENT_TYPE, HeaderValue};
 use warp::reply::Response;
 
 use switchyard_actors::account::AccountId;
 use switchyard_actors::bindings;
+use switchyard_actors::description::Description;
 use switchyard_actors::event::{BusMessage, Event};
-use switchyard_actors::session::SessionInfo;
 use switchyard_actors::supervisor::{PageRequest, QueryError, SupervisorMsg};
 
 use super::HttpContext;
-use super::envelope::Envelope;
+use super::envelope::{Envelope, Paging};
 use super::metrics;
 
 /// A request refused, with its status and message.
@@ -79,14 +79,12 @@ pub async fn list_sockets(
         }
         _ => return Err(Refusal::unavailable()),
     };
-    let mut extra = Map::new();
-    if query.contains_key("page_size") || query.contains_key("start_key") {
-        extra.insert("page_size".into(), json!(page.sockets.len()));
-    }
-    if let Some(next) = page.next_start_key {
-        extra.insert("next_start_key".into(), json!(next));
-    }
-    Ok(envelope.success_with(json!(page.sockets), extra))
+    let paged = query.contains_key("page_size") || query.contains_key("start_key");
+    let paging = Paging {
+        page_size: paged.then_some(page.sockets.len()),
+        next_start_key: page.next_start_key.as_deref(),
+    };
+    Ok(envelope.success_paged(&page.sockets, paging))
 }
 
 pub async fn find_socket(
@@ -126,7 +124,7 @@ async fn ask_about_socket(
     token: Option<&str>,
     account: &str,
     socket_id: &str,
-    ask: impl FnOnce(AccountId, String, RpcReplyPort<Option<SessionInfo>>) -> SupervisorMsg,
+    ask: impl FnOnce(AccountId, String, RpcReplyPort<Option<Description>>) -> SupervisorMsg,
 ) -> Answer {
     let account = authorize(ctx, token, account)?;
     let socket_id = socket_id.to_string();
@@ -138,7 +136,7 @@ async fn ask_about_socket(
         )
         .await;
     match answer {
-        Ok(CallResult::Success(Some(info))) => Ok(envelope.success(json!(info))),
+        Ok(CallResult::Success(Some(socket))) => Ok(envelope.success(socket)),
         Ok(CallResult::Success(None)) => {
             Err(Refusal::new(StatusCode::NOT_FOUND, "socket not found"))
         }

@@ -21,7 +21,7 @@ use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 
 use switchyard_actors::fabric::Fabric;
-use switchyard_actors::protocol::reply::fresh_request_id;
+use switchyard_actors::id::fresh_id;
 use switchyard_actors::supervisor::SupervisorMsg;
 
 use crate::bus::Bus;
@@ -88,7 +88,7 @@ where
         .and_then(|id| id.to_str().ok())
         .filter(|id| !id.is_empty())
         .map(str::to_string)
-        .unwrap_or_else(fresh_request_id);
+        .unwrap_or_else(fresh_id);
     let envelope = Envelope {
         node: &ctx.fabric.node_name,
         request_id: &request_id,

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::task::TaskTracker;
 
 use switchyard_actors::supervisor::SupervisorMsg;
 
@@ -69,11 +70,13 @@ impl Drop for Admission {
     }
 }
 
-/// Accepts until `shutdown` turns true.
+/// Accepts until `shutdown` turns true. Every socket's task, from its handshake to its close,
+/// runs on `sockets`, so that shutdown can wait for the last one.
 pub async fn serve(
     listener: TcpListener,
     supervisor: ActorRef<SupervisorMsg>,
     options: WsOptions,
+    sockets: TaskTracker,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let per_ip = Arc::new(PerIp::default());
@@ -96,7 +99,7 @@ pub async fn serve(
         let admission = per_ip.admit(peer.ip(), options.max_connections_per_ip);
         let supervisor = supervisor.clone();
         let options = options.clone();
-        tokio::spawn(async move {
+        sockets.spawn(async move {
             let handshake = tokio::time::timeout(
                 HANDSHAKE_TIMEOUT,
                 upgrade(stream, admission.is_some(), config),

@@ -5,17 +5,13 @@ use serde_json::{Value, json};
 
 use super::ProtocolError;
 use crate::event::Event;
+use crate::id::fresh_id;
 use crate::outbox::TextFrame;
-
-/// A fresh 32-hex request id, for frames that carried none.
-pub fn fresh_request_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
 
 fn request_id_value(request_id: Option<&Value>) -> Value {
     request_id
         .cloned()
-        .unwrap_or_else(|| Value::String(fresh_request_id()))
+        .unwrap_or_else(|| Value::String(fresh_id()))
 }
 
 pub fn success(request_id: Option<&Value>, data: Value) -> TextFrame {
