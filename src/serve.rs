@@ -15,14 +15,15 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         "switchyard is listening"
     );
     let directory = node.authority().directory();
+    let token = format!("{} token", this_binary());
     match directory.superduper_accounts().first() {
         Some(master) => tracing::info!(
             "mint a token of superduper account {master} (it may subscribe to any account and \
-             publish) with: switchyard token --account {master} --secret-file {}",
+             publish) with: {token} --account {master} --secret-file {}",
             secret_file.display()
         ),
         None => tracing::info!(
-            "mint a token with: switchyard token --account {{ACCOUNT_ID}} --secret-file {} \
+            "mint a token with: {token} --account {{ACCOUNT_ID}} --secret-file {} \
              (no account is superduper, so nobody may publish: see --accounts-file)",
             secret_file.display()
         ),
@@ -56,4 +57,31 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     node.stopped().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How to run this very binary from the node's directory, so that the command the log suggests
+/// works as printed: `switchyard` when the PATH finds this binary under that name, else its
+/// path, relative when it lies under the current directory (`./target/release/switchyard`
+/// after `cargo run --release`).
+fn this_binary() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(|exe| exe.canonicalize()) else {
+        return "switchyard".to_string();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .any(|dir| dir.join("switchyard").canonicalize().ok().as_ref() == Some(&exe))
+    });
+    if on_path {
+        return "switchyard".to_string();
+    }
+    let cwd = std::env::current_dir().and_then(|dir| dir.canonicalize());
+    let shown = match cwd.as_ref().map(|cwd| exe.strip_prefix(cwd)) {
+        Ok(Ok(relative)) => format!("./{}", relative.display()),
+        _ => exe.display().to_string(),
+    };
+    if shown.contains(char::is_whitespace) {
+        format!("'{shown}'")
+    } else {
+        shown
+    }
 }

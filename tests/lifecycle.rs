@@ -564,11 +564,17 @@ async fn serve_with_no_configuration_makes_its_files_and_logs_a_working_token_co
     assert_eq!(mode & 0o777, 0o600, "the secret is private");
     assert!(dir.path().join(".switchyard/accounts.json").exists());
 
-    // Run the logged command as it stands.
-    let command = &line[line.find("switchyard token").unwrap()..];
-    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
-    let (status, stdout, stderr) = run(&args, &[], dir.path()).await;
-    assert_eq!(status, Some(0), "{command}: {stderr}");
+    // Run the logged command as it stands, through a shell, as a newcomer would paste it.
+    let command = line[line.find("with: ").unwrap() + "with: ".len()..].trim();
+    let pasted = Command::new("sh")
+        .args(["-c", command])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&pasted.stderr);
+    assert_eq!(pasted.status.code(), Some(0), "{command}: {stderr}");
+    let stdout = String::from_utf8_lossy(&pasted.stdout);
     let token = stdout.trim();
 
     // That account is superduper: it may watch every account and publish.
