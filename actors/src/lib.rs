@@ -10,6 +10,8 @@
 //! - [`session`]: one actor per websocket: auth state, bindings, the step order of a frame.
 //! - [`supervisor`]: tracks every session per account, answers queries, cleans up on exit.
 
+#![warn(unreachable_pub, unused_crate_dependencies)]
+
 pub mod account;
 pub mod authority;
 pub mod bindings;
