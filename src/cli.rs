@@ -56,8 +56,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub http_listen: Option<String>,
 
-    /// Event bus: "embedded" (this node alone) or an amqp:// or amqps:// RabbitMQ URL
-    /// [default: embedded]
+    /// Event bus: "embedded" (this node alone) or an amqp:// or amqps:// RabbitMQ URL; cluster
+    /// mode is not built yet, so a node given a URL refuses to start [default: embedded]
     #[arg(long, value_name = "embedded|URL")]
     pub bus: Option<String>,
 
