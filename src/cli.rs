@@ -2,9 +2,11 @@
 //! one-line error for a bad value live in [`crate::config`], which layers them over the config
 //! file and the environment.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
 
 pub use crate::loadgen::LoadgenArgs;
 
@@ -27,8 +29,8 @@ pub enum Command {
     ///
     /// Settings, lowest to highest precedence: built-in defaults, the TOML file given with
     /// --config, SWITCHYARD_<KEY> environment variables (e.g. SWITCHYARD_WS_LISTEN;
-    /// SWITCHYARD_JWT_PUBLIC_KEYS is comma-separated), these flags. Durations are seconds, or a
-    /// number with a unit: 500ms, 30s, 5m, 1h. A bad value stops the node with one line naming it.
+    /// SWITCHYARD_JWT_PUBLIC_KEYS is comma-separated), these flags. Durations: 500ms, 30s, 5m,
+    /// 1h, 1h 30m; a bare number is seconds. A bad value stops the node with one line naming it.
     Serve(ServeArgs),
     /// Print a token (HS256, signed with the node's secret) for an account.
     Token(TokenArgs),
@@ -40,12 +42,14 @@ pub enum Command {
     Loadgen(LoadgenArgs),
 }
 
-/// `serve` flags, as typed; see [`crate::config`].
-#[derive(Debug, Default, Clone, Args)]
+/// `serve` flags, as typed; see [`crate::config`]. Each field is named as its setting's key, and
+/// serializes (when given) as that key's value in the flags layer.
+#[derive(Debug, Default, Clone, Args, Serialize)]
 pub struct ServeArgs {
     /// TOML file of settings; keys are the snake_case setting names, e.g. ws_listen = "0.0.0.0:5555"
     /// [env: SWITCHYARD_CONFIG] [default: none]
     #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<String>,
 
     /// Address:port for websocket clients; any path upgrades [default: 127.0.0.1:5555]
@@ -79,7 +83,7 @@ pub struct ServeArgs {
     /// PEM file of an RS256 public key whose tokens are accepted (e.g. KAZOO's); repeat for
     /// several keys [default: none]
     #[arg(long = "jwt-public-key", value_name = "FILE")]
-    pub jwt_public_key: Vec<String>,
+    pub jwt_public_keys: Vec<String>,
 
     /// Websocket connections allowed from one IP address; more are refused with HTTP 429
     /// [default: 1000]
@@ -124,7 +128,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION")]
     pub ping_interval: Option<String>,
 
-    /// Close an idle socket (1001) after this long [default: 3600s]
+    /// Close an idle socket (1001) after this long [default: 1h]
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<String>,
 
@@ -135,6 +139,16 @@ pub struct ServeArgs {
     /// How long a REST request waits for an answer from the fabric before a 503 [default: 5s]
     #[arg(long, value_name = "DURATION")]
     pub query_timeout: Option<String>,
+}
+
+impl ServeArgs {
+    /// Each flag by its setting's key: `"ws_listen"` → `"--ws-listen"`.
+    pub fn flag_names() -> HashMap<String, String> {
+        ServeArgs::augment_args(clap::Command::new("serve"))
+            .get_arguments()
+            .filter_map(|arg| Some((arg.get_id().to_string(), format!("--{}", arg.get_long()?))))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -181,7 +195,7 @@ mod tests {
             panic!("not serve")
         };
         assert_eq!(args.ws_listen.as_deref(), Some("0.0.0.0:1"));
-        assert_eq!(args.jwt_public_key, ["a.pem", "b.pem"]);
+        assert_eq!(args.jwt_public_keys, ["a.pem", "b.pem"]);
         assert_eq!(args.idle_timeout.as_deref(), Some("5m"));
         assert_eq!(args.bus, None);
     }
