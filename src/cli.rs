@@ -1,11 +1,14 @@
 //! The command line (SPEC 1). `serve` flags are taken as raw strings: parsing, validation and the
 //! one-line error for a bad value live in [`crate::config`], which layers them over the config
-//! file and the environment.
+//! file and the environment. Their help states the defaults of [`config::Settings::default`].
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde::Serialize;
 
+use crate::config;
 pub use crate::loadgen::LoadgenArgs;
 
 #[derive(Debug, Parser)]
@@ -27,8 +30,8 @@ pub enum Command {
     ///
     /// Settings, lowest to highest precedence: built-in defaults, the TOML file given with
     /// --config, SWITCHYARD_<KEY> environment variables (e.g. SWITCHYARD_WS_LISTEN;
-    /// SWITCHYARD_JWT_PUBLIC_KEYS is comma-separated), these flags. Durations are seconds, or a
-    /// number with a unit: 500ms, 30s, 5m, 1h. A bad value stops the node with one line naming it.
+    /// SWITCHYARD_JWT_PUBLIC_KEYS is comma-separated), these flags. Durations: 500ms, 30s, 5m,
+    /// 1h, 1h 30m; a bare number is seconds. A bad value stops the node with one line naming it.
     Serve(ServeArgs),
     /// Print a token (HS256, signed with the node's secret) for an account.
     Token(TokenArgs),
@@ -40,101 +43,131 @@ pub enum Command {
     Loadgen(LoadgenArgs),
 }
 
-/// `serve` flags, as typed; see [`crate::config`].
-#[derive(Debug, Default, Clone, Args)]
+/// The command line as the binary parses it: [`Cli`], with each `serve` flag's help ending in
+/// its default as [`config::Settings::default`] has it, so that help and code cannot disagree.
+pub fn command() -> clap::Command {
+    let defaults = config::default_texts();
+    Cli::command().mut_subcommand("serve", |serve| {
+        serve.mut_args(|arg| with_default(arg, &defaults))
+    })
+}
+
+/// The process's arguments through [`command`]; exits on `--help` or a usage error.
+pub fn parse() -> Cli {
+    Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|error| error.exit())
+}
+
+fn with_default(arg: Arg, defaults: &BTreeMap<String, String>) -> Arg {
+    let Some(default) = defaults.get(arg.get_id().as_str()) else {
+        return arg;
+    };
+    let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+    arg.help(format!("{help} [default: {default}]"))
+}
+
+/// `serve` flags, as typed; see [`crate::config`]. Each field is named as its setting's key, and
+/// serializes (when given) as that key's value in the flags layer.
+#[derive(Debug, Default, Clone, Args, Serialize)]
 pub struct ServeArgs {
     /// TOML file of settings; keys are the snake_case setting names, e.g. ws_listen = "0.0.0.0:5555"
     /// [env: SWITCHYARD_CONFIG] [default: none]
     #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<String>,
 
-    /// Address:port for websocket clients; any path upgrades [default: 127.0.0.1:5555]
+    /// Address:port for websocket clients; any path upgrades
     #[arg(long, value_name = "ADDR:PORT")]
     pub ws_listen: Option<String>,
 
-    /// Address:port for the REST API [default: 127.0.0.1:8000]
+    /// Address:port for the REST API
     #[arg(long, value_name = "ADDR:PORT")]
     pub http_listen: Option<String>,
 
-    /// Event bus: "embedded" (this node alone) or an amqp:// or amqps:// RabbitMQ URL
-    /// [default: embedded]
+    /// Event bus: "embedded" (this node alone) or an amqp:// or amqps:// RabbitMQ URL; cluster
+    /// mode is not built yet, so a node given a URL refuses to start
     #[arg(long, value_name = "embedded|URL")]
     pub bus: Option<String>,
 
-    /// This node's name in the cluster [default: switchyard@HOSTNAME]
+    /// This node's name in the cluster
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
 
     /// HS256 signing secret; created (mode 0600) with a random secret if absent
-    /// [default: .switchyard/secret]
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<String>,
 
     /// Account directory (JSON: parents and superduper accounts), reread on SIGHUP; created
     /// with one superduper "master" account if absent; "" for none (each token then acts on
-    /// its own account only) [default: .switchyard/accounts.json]
+    /// its own account only)
     #[arg(long, value_name = "FILE")]
     pub accounts_file: Option<String>,
 
     /// PEM file of an RS256 public key whose tokens are accepted (e.g. KAZOO's); repeat for
-    /// several keys [default: none]
+    /// several keys
     #[arg(long = "jwt-public-key", value_name = "FILE")]
-    pub jwt_public_key: Vec<String>,
+    pub jwt_public_keys: Vec<String>,
 
     /// Websocket connections allowed from one IP address; more are refused with HTTP 429
-    /// [default: 1000]
     #[arg(long, value_name = "N")]
     pub max_connections_per_ip: Option<String>,
 
-    /// Authenticated sockets allowed per account [default: 5000]
+    /// Authenticated sockets allowed per account
     #[arg(long, value_name = "N")]
     pub max_connections_per_account: Option<String>,
 
-    /// Bindings one socket may hold [default: 500]
+    /// Bindings one socket may hold
     #[arg(long, value_name = "N")]
     pub max_bindings_per_socket: Option<String>,
 
-    /// Requests a socket may send in a burst before rate limiting [default: 100]
+    /// Requests a socket may send in a burst before rate limiting
     #[arg(long, value_name = "N")]
     pub rate_limit_burst: Option<String>,
 
-    /// Requests per second a socket's rate limit refills [default: 10]
+    /// Requests per second a socket's rate limit refills
     #[arg(long, value_name = "N")]
     pub rate_limit_per_second: Option<String>,
 
-    /// Largest websocket frame accepted from a client; larger closes with 1009 [default: 65536]
+    /// Largest websocket frame accepted from a client; larger closes with 1009
     #[arg(long, value_name = "BYTES")]
     pub max_frame_bytes: Option<String>,
 
-    /// Frames queued for one slow socket before the slow-consumer policy applies [default: 1024]
+    /// Frames queued for one slow socket before the slow-consumer policy applies
     #[arg(long, value_name = "N")]
     pub outbound_queue_frames: Option<String>,
 
     /// Bytes queued for one slow socket before the slow-consumer policy applies
-    /// [default: 1048576]
     #[arg(long, value_name = "BYTES")]
     pub outbound_queue_bytes: Option<String>,
 
     /// What to do when a socket's queue is full: "disconnect" (close 1008) or "drop_oldest"
-    /// [default: disconnect]
     #[arg(long, value_name = "POLICY")]
     pub slow_consumer_policy: Option<String>,
 
-    /// How often the server pings each socket [default: 30s]
+    /// How often the server pings each socket
     #[arg(long, value_name = "DURATION")]
     pub ping_interval: Option<String>,
 
-    /// Close an idle socket (1001) after this long [default: 3600s]
+    /// Close an idle socket (1001) after this long
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<String>,
 
-    /// On SIGTERM/SIGINT, how long to wait for sockets to close; 0 does not wait [default: 10s]
+    /// On SIGTERM/SIGINT, how long to wait for sockets to close; 0 does not wait
     #[arg(long, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
 
-    /// How long a REST request waits for an answer from the fabric before a 503 [default: 5s]
+    /// How long a REST request waits for an answer from the fabric before a 503
     #[arg(long, value_name = "DURATION")]
     pub query_timeout: Option<String>,
+}
+
+impl ServeArgs {
+    /// Each flag by its setting's key: `"ws_listen"` → `"--ws-listen"`.
+    pub fn flag_names() -> HashMap<String, String> {
+        ServeArgs::augment_args(clap::Command::new("serve"))
+            .get_arguments()
+            .filter_map(|arg| Some((arg.get_id().to_string(), format!("--{}", arg.get_long()?))))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -155,7 +188,7 @@ pub struct TokenArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use crate::config::Settings;
 
     #[test]
     fn cli_is_well_formed() {
@@ -181,14 +214,14 @@ mod tests {
             panic!("not serve")
         };
         assert_eq!(args.ws_listen.as_deref(), Some("0.0.0.0:1"));
-        assert_eq!(args.jwt_public_key, ["a.pem", "b.pem"]);
+        assert_eq!(args.jwt_public_keys, ["a.pem", "b.pem"]);
         assert_eq!(args.idle_timeout.as_deref(), Some("5m"));
         assert_eq!(args.bus, None);
     }
 
     #[test]
     fn every_serve_flag_states_its_default() {
-        let mut cli = Cli::command();
+        let mut cli = command();
         let serve = cli.find_subcommand_mut("serve").unwrap();
         for arg in serve.get_arguments() {
             if arg.get_id() == "help" {
@@ -196,6 +229,33 @@ mod tests {
             }
             let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
             assert!(help.contains("[default: "), "--{}: {help}", arg.get_id());
+            assert_eq!(
+                help.matches("[default: ").count(),
+                1,
+                "--{}: {help}",
+                arg.get_id()
+            );
+        }
+    }
+
+    #[test]
+    fn serve_help_shows_the_defaults_of_the_code() {
+        let defaults = Settings::default();
+        let mut cli = command();
+        let help = cli
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_help()
+            .to_string();
+        for expected in [
+            format!("[default: {}]", defaults.ws_listen),
+            format!("[default: {}]", defaults.node_name),
+            "[default: embedded]".to_string(),
+            "[default: none]".to_string(),
+            format!("[default: {}]", defaults.limits.max_bindings_per_socket),
+            "[default: 30s]".to_string(),
+        ] {
+            assert!(help.contains(&expected), "{expected} not in {help}");
         }
     }
 

@@ -1,30 +1,64 @@
 //! Settings: built-in defaults < TOML file (`--config`) < `SWITCHYARD_<KEY>` env < flags.
 //!
-//! Every raw value, whatever its source, goes through the same parser, so a bad value gives the
-//! same one-line error naming the key, where it came from and what is wrong with it. An empty
-//! `accounts_file` or `jwt_public_keys` clears what a lower layer set.
+//! Each source is a [`figment`] provider of the same flat keys (`ws_listen` in the file,
+//! `SWITCHYARD_WS_LISTEN`, `--ws-listen`); figment merges them and deserializes the winning value
+//! of every key into [`Settings`]. Each kind of value has one serde deserializer, whatever layer
+//! the value came from, so a bad value always gives the same one-line error: the key, where the
+//! value came from (each provider's metadata names its env var, flag or file) and what is wrong.
+//! An empty `accounts_file` or `jwt_public_keys` clears what a lower layer set.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use figment::error::Kind;
+use figment::providers::Serialized;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use url::Url;
+
 use switchyard_actors::limits::Limits;
-use switchyard_actors::outbox::SlowConsumerPolicy;
+use switchyard_actors::outbox::{OutboxLimits, SlowConsumerPolicy};
+use switchyard_actors::rate_limit::RateLimit;
 
 use crate::cli::ServeArgs;
 
 /// Where events travel between nodes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum BusSetting {
     /// In-process: one node alone.
     Embedded,
-    /// RabbitMQ at this `amqp://` URL.
-    Amqp(String),
+    /// RabbitMQ at this `amqp://` or `amqps://` URL.
+    Amqp(Url),
 }
 
-#[derive(Clone, Debug)]
+impl fmt::Display for BusSetting {
+    /// For logs and errors: the URL with its password masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BusSetting::Embedded => f.write_str("embedded"),
+            BusSetting::Amqp(url) => f.write_str(redacted(url).as_str()),
+        }
+    }
+}
+
+impl fmt::Debug for BusSetting {
+    /// Masked too: settings are Debug-printed, and the derived form would show the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BusSetting::Embedded => f.write_str("Embedded"),
+            BusSetting::Amqp(_) => write!(f, "Amqp({:?})", self.to_string()),
+        }
+    }
+}
+
+/// Everything a node is told at start. (De)serializes as the flat keys of the config file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "Flat", into = "Flat")]
 pub struct Settings {
     pub ws_listen: SocketAddr,
     pub http_listen: SocketAddr,
@@ -47,12 +81,16 @@ pub struct Settings {
 }
 
 impl Default for Settings {
+    /// The built-in defaults: the lowest layer, and what `serve --help` shows.
     fn default() -> Self {
         Self {
             ws_listen: SocketAddr::from(([127, 0, 0, 1], 5555)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             bus: BusSetting::Embedded,
-            node_name: "switchyard@localhost".to_string(),
+            node_name: format!(
+                "switchyard@{}",
+                hostname().unwrap_or_else(|| "localhost".to_string())
+            ),
             secret_file: PathBuf::from(".switchyard/secret"),
             accounts_file: Some(PathBuf::from(".switchyard/accounts.json")),
             jwt_public_keys: Vec::new(),
@@ -67,24 +105,6 @@ impl Default for Settings {
     }
 }
 
-/// Where a raw value came from, for error messages.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
-    File(PathBuf),
-    Env(String),
-    Flag(&'static str),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::File(path) => write!(f, "config file {}", path.display()),
-            Origin::Env(var) => f.write_str(var),
-            Origin::Flag(flag) => f.write_str(flag),
-        }
-    }
-}
-
 /// A setting refused at start. Displays as one line (SPEC 1).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -93,13 +113,43 @@ pub enum ConfigError {
     /// Syntax errors and unknown keys.
     #[error("config file {}: {problem}", path.display())]
     File { path: PathBuf, problem: String },
+    /// `origin`: `config file PATH`, the environment variable or the flag.
     #[error("invalid value for {key} (from {origin}): {problem}")]
     Invalid {
-        key: &'static str,
-        origin: Origin,
+        key: String,
+        origin: String,
         problem: String,
     },
 }
+
+impl From<figment::Error> for ConfigError {
+    /// Deserialization stops at the first bad value: the error's path starts with its key, and
+    /// its metadata is that of the layer the value came from.
+    fn from(error: figment::Error) -> Self {
+        let file = error
+            .metadata
+            .as_ref()
+            .and_then(|metadata| metadata.source.as_ref()?.file_path());
+        if let (Kind::UnknownField(key, _), Some(path)) = (&error.kind, file) {
+            return ConfigError::File {
+                path: path.to_path_buf(),
+                problem: format!("unknown key {key:?}"),
+            };
+        }
+        let origin = match &error.metadata {
+            Some(metadata) => metadata.interpolate(&Profile::Default, &error.path),
+            None => "built-in defaults".to_string(),
+        };
+        ConfigError::Invalid {
+            key: error.path.first().cloned().unwrap_or_default(),
+            origin,
+            problem: one_line(&error.kind.to_string()),
+        }
+    }
+}
+
+const ENV_PREFIX: &str = "SWITCHYARD_";
+const CONFIG_ENV: &str = "SWITCHYARD_CONFIG";
 
 impl Settings {
     /// Settings from `args`, the config file they name and the process environment.
@@ -113,201 +163,123 @@ impl Settings {
         Self::load_from(args, env)
     }
 
-    /// [`Settings::load`] with the environment given (for tests).
+    /// [`Settings::load`] with the environment given, so tests need not change the process's.
     pub fn load_from(
         args: &ServeArgs,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        load_layers(args, env.into_iter())
+        let env: HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        let defaults = Settings::default();
+        let flat_defaults = flat_values(&defaults);
+        let file = config_file(args, &env)?
+            .map(|path| file_layer(&path))
+            .transpose()?;
+        let layers = file
+            .into_iter()
+            .chain([env_layer(&env, &flat_defaults), flag_layer(args)]);
+
+        let mut figment = Figment::from(Serialized::defaults(defaults));
+        let mut settings = figment.extract()?;
+        for layer in layers {
+            figment = figment.merge(layer);
+            // Extracted after each layer so that every value is checked, not only the winners:
+            // a bad value in the file is refused even while a flag overrides it.
+            settings = figment.extract()?;
+        }
+        Ok(settings)
     }
 }
 
-fn load_layers(
+/// Each setting's default as `serve --help` shows it, by key: [`Settings::default`] as the config
+/// file would say it; an empty list is "none".
+pub fn default_texts() -> BTreeMap<String, String> {
+    flat_values(&Settings::default())
+        .into_iter()
+        .map(|(key, value)| (key, shown(&value)))
+        .collect()
+}
+
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(_, text) => text.clone(),
+        Value::Array(_, items) if items.is_empty() => "none".to_string(),
+        Value::Array(_, items) => items.iter().map(shown).collect::<Vec<_>>().join(", "),
+        // The only other kind of value here is a count.
+        other => other.to_u128().map(|n| n.to_string()).unwrap_or_default(),
+    }
+}
+
+/// `settings` under the flat keys, as written in a layer.
+fn flat_values(settings: &Settings) -> Dict {
+    Value::serialize(settings)
+        .ok()
+        .and_then(Value::into_dict)
+        .expect("settings serialize as a table of strings, counts and lists")
+}
+
+/// The file `--config` names, else `SWITCHYARD_CONFIG`.
+fn config_file(
     args: &ServeArgs,
-    env: impl Iterator<Item = (String, String)>,
-) -> Result<Settings, ConfigError> {
-    let env: HashMap<String, String> = env.filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
-
-    let mut settings = Settings::default();
-    if let Some(host) = hostname() {
-        settings.node_name = format!("switchyard@{host}");
-    }
-
-    let config = match (&args.config, env.get(CONFIG_ENV)) {
-        (Some(path), _) => Some((path.as_str(), Origin::Flag("--config"))),
-        (None, Some(path)) => Some((path.as_str(), Origin::Env(CONFIG_ENV.to_string()))),
-        (None, None) => None,
+    env: &HashMap<String, String>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let (path, origin) = match (&args.config, env.get(CONFIG_ENV)) {
+        (Some(path), _) => (path, "--config"),
+        (None, Some(path)) => (path, CONFIG_ENV),
+        (None, None) => return Ok(None),
     };
-    if let Some((path, origin)) = config {
-        let path = path.trim();
-        if path.is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "config",
-                origin,
-                problem: "empty file name".to_string(),
-            });
-        }
-        apply_file(&mut settings, &PathBuf::from(path))?;
+    let path = path.trim();
+    if path.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "config".to_string(),
+            origin: origin.to_string(),
+            problem: "empty file name".to_string(),
+        });
     }
-
-    for key in Key::ALL {
-        if let Some(value) = env.get(&key.env_var()) {
-            let raw = if key == Key::JwtPublicKeys {
-                Raw::Many(value.split(',').map(str::to_string).collect())
-            } else {
-                Raw::One(value.clone())
-            };
-            apply(&mut settings, key, raw, &Origin::Env(key.env_var()))?;
-        }
-    }
-
-    for key in Key::ALL {
-        if let Some(raw) = flag_value(args, key) {
-            apply(&mut settings, key, raw, &Origin::Flag(key.flag()))?;
-        }
-    }
-
-    Ok(settings)
+    Ok(Some(PathBuf::from(path)))
 }
 
-const ENV_PREFIX: &str = "SWITCHYARD_";
-const CONFIG_ENV: &str = "SWITCHYARD_CONFIG";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Key {
-    WsListen,
-    HttpListen,
-    Bus,
-    NodeName,
-    SecretFile,
-    AccountsFile,
-    JwtPublicKeys,
-    MaxConnectionsPerIp,
-    MaxConnectionsPerAccount,
-    MaxBindingsPerSocket,
-    RateLimitBurst,
-    RateLimitPerSecond,
-    MaxFrameBytes,
-    OutboundQueueFrames,
-    OutboundQueueBytes,
-    SlowConsumerPolicy,
-    PingInterval,
-    IdleTimeout,
-    ShutdownGrace,
-    QueryTimeout,
+/// One source of settings: values under the flat keys, and metadata whose interpolation of a
+/// key says where its value came from, for error messages.
+struct Layer {
+    metadata: Metadata,
+    values: Dict,
 }
 
-impl Key {
-    const ALL: [Key; 20] = [
-        Key::WsListen,
-        Key::HttpListen,
-        Key::Bus,
-        Key::NodeName,
-        Key::SecretFile,
-        Key::AccountsFile,
-        Key::JwtPublicKeys,
-        Key::MaxConnectionsPerIp,
-        Key::MaxConnectionsPerAccount,
-        Key::MaxBindingsPerSocket,
-        Key::RateLimitBurst,
-        Key::RateLimitPerSecond,
-        Key::MaxFrameBytes,
-        Key::OutboundQueueFrames,
-        Key::OutboundQueueBytes,
-        Key::SlowConsumerPolicy,
-        Key::PingInterval,
-        Key::IdleTimeout,
-        Key::ShutdownGrace,
-        Key::QueryTimeout,
-    ];
-
-    /// (TOML key, flag)
-    fn names(self) -> (&'static str, &'static str) {
-        match self {
-            Key::WsListen => ("ws_listen", "--ws-listen"),
-            Key::HttpListen => ("http_listen", "--http-listen"),
-            Key::Bus => ("bus", "--bus"),
-            Key::NodeName => ("node_name", "--node-name"),
-            Key::SecretFile => ("secret_file", "--secret-file"),
-            Key::AccountsFile => ("accounts_file", "--accounts-file"),
-            Key::JwtPublicKeys => ("jwt_public_keys", "--jwt-public-key"),
-            Key::MaxConnectionsPerIp => ("max_connections_per_ip", "--max-connections-per-ip"),
-            Key::MaxConnectionsPerAccount => (
-                "max_connections_per_account",
-                "--max-connections-per-account",
-            ),
-            Key::MaxBindingsPerSocket => ("max_bindings_per_socket", "--max-bindings-per-socket"),
-            Key::RateLimitBurst => ("rate_limit_burst", "--rate-limit-burst"),
-            Key::RateLimitPerSecond => ("rate_limit_per_second", "--rate-limit-per-second"),
-            Key::MaxFrameBytes => ("max_frame_bytes", "--max-frame-bytes"),
-            Key::OutboundQueueFrames => ("outbound_queue_frames", "--outbound-queue-frames"),
-            Key::OutboundQueueBytes => ("outbound_queue_bytes", "--outbound-queue-bytes"),
-            Key::SlowConsumerPolicy => ("slow_consumer_policy", "--slow-consumer-policy"),
-            Key::PingInterval => ("ping_interval", "--ping-interval"),
-            Key::IdleTimeout => ("idle_timeout", "--idle-timeout"),
-            Key::ShutdownGrace => ("shutdown_grace", "--shutdown-grace"),
-            Key::QueryTimeout => ("query_timeout", "--query-timeout"),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        self.names().0
-    }
-
-    fn flag(self) -> &'static str {
-        self.names().1
-    }
-
-    fn env_var(self) -> String {
-        format!("{ENV_PREFIX}{}", self.name().to_ascii_uppercase())
-    }
-
-    fn from_name(name: &str) -> Option<Key> {
-        Key::ALL.into_iter().find(|k| k.name() == name)
+impl Layer {
+    fn new(
+        name: &'static str,
+        origin: impl Fn(&str) -> String + Clone + Send + Sync + 'static,
+        values: Dict,
+    ) -> Layer {
+        let metadata = Metadata::named(name).interpolater(move |_: &Profile, path: &[&str]| {
+            origin(path.first().copied().unwrap_or_default())
+        });
+        Layer { metadata, values }
     }
 }
 
-enum Raw {
-    One(String),
-    Many(Vec<String>),
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.values.clone()))
+    }
 }
 
-fn flag_value(args: &ServeArgs, key: Key) -> Option<Raw> {
-    let one = match key {
-        Key::WsListen => &args.ws_listen,
-        Key::HttpListen => &args.http_listen,
-        Key::Bus => &args.bus,
-        Key::NodeName => &args.node_name,
-        Key::SecretFile => &args.secret_file,
-        Key::AccountsFile => &args.accounts_file,
-        Key::JwtPublicKeys => {
-            return (!args.jwt_public_key.is_empty())
-                .then(|| Raw::Many(args.jwt_public_key.clone()));
-        }
-        Key::MaxConnectionsPerIp => &args.max_connections_per_ip,
-        Key::MaxConnectionsPerAccount => &args.max_connections_per_account,
-        Key::MaxBindingsPerSocket => &args.max_bindings_per_socket,
-        Key::RateLimitBurst => &args.rate_limit_burst,
-        Key::RateLimitPerSecond => &args.rate_limit_per_second,
-        Key::MaxFrameBytes => &args.max_frame_bytes,
-        Key::OutboundQueueFrames => &args.outbound_queue_frames,
-        Key::OutboundQueueBytes => &args.outbound_queue_bytes,
-        Key::SlowConsumerPolicy => &args.slow_consumer_policy,
-        Key::PingInterval => &args.ping_interval,
-        Key::IdleTimeout => &args.idle_timeout,
-        Key::ShutdownGrace => &args.shutdown_grace,
-        Key::QueryTimeout => &args.query_timeout,
-    };
-    one.clone().map(Raw::One)
-}
-
-fn apply_file(settings: &mut Settings, path: &PathBuf) -> Result<(), ConfigError> {
+/// The TOML file, read here rather than by figment so that an unreadable file and a syntax error
+/// get their own one-line messages (with toml's line and column).
+fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason: io_reason(&e),
     })?;
     let file_error = |problem: String| ConfigError::File {
-        path: path.clone(),
+        path: path.to_path_buf(),
         problem,
     };
     let table: toml::Table = toml::from_str(&text).map_err(|e| {
@@ -317,105 +289,340 @@ fn apply_file(settings: &mut Settings, path: &PathBuf) -> Result<(), ConfigError
             None => message,
         })
     })?;
-    let origin = Origin::File(path.clone());
-    for (name, value) in table {
-        let Some(key) = Key::from_name(&name) else {
-            return Err(file_error(format!("unknown key {name:?}")));
-        };
-        let invalid = |problem: &str| ConfigError::Invalid {
-            key: key.name(),
-            origin: origin.clone(),
-            problem: problem.to_string(),
-        };
-        let raw = match value {
-            toml::Value::String(s) => Raw::One(s),
-            toml::Value::Integer(i) => Raw::One(i.to_string()),
-            toml::Value::Float(f) => Raw::One(f.to_string()),
-            toml::Value::Boolean(b) => Raw::One(b.to_string()),
-            toml::Value::Array(items) => Raw::Many(
-                items
-                    .into_iter()
-                    .map(|item| match item {
-                        toml::Value::String(s) => Ok(s),
-                        _ => Err(invalid("expected an array of strings")),
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            toml::Value::Table(_) | toml::Value::Datetime(_) => {
-                return Err(invalid("expected a string or a number"));
-            }
-        };
-        apply(settings, key, raw, &origin)?;
-    }
-    Ok(())
+    let values = Value::serialize(table)
+        .ok()
+        .and_then(Value::into_dict)
+        .ok_or_else(|| file_error("not a table of settings".to_string()))?;
+    let origin = format!("config file {}", path.display());
+    let mut layer = Layer::new("config file", move |_| origin.clone(), values);
+    // Unknown keys are reported against the file itself.
+    layer.metadata.source = Some(path.into());
+    Ok(layer)
 }
 
-fn apply(settings: &mut Settings, key: Key, raw: Raw, origin: &Origin) -> Result<(), ConfigError> {
-    let invalid = |problem: String| ConfigError::Invalid {
-        key: key.name(),
-        origin: origin.clone(),
-        problem,
-    };
-    let value = match raw {
-        Raw::Many(items) if key == Key::JwtPublicKeys => {
-            settings.jwt_public_keys = items
-                .iter()
-                .map(|item| item.trim())
-                .filter(|item| !item.is_empty())
-                .map(PathBuf::from)
-                .collect();
-            return Ok(());
-        }
-        Raw::Many(_) => return Err(invalid("expected a single value, not a list".to_string())),
-        Raw::One(_) if key == Key::JwtPublicKeys => {
-            return Err(invalid("expected an array of file names".to_string()));
-        }
-        Raw::One(value) => value,
-    };
-    let value = value.trim();
-    let limits = &mut settings.limits;
-    match key {
-        Key::WsListen => settings.ws_listen = parse_addr(value).map_err(invalid)?,
-        Key::HttpListen => settings.http_listen = parse_addr(value).map_err(invalid)?,
-        Key::Bus => settings.bus = parse_bus(value).map_err(invalid)?,
-        Key::NodeName => settings.node_name = parse_node_name(value).map_err(invalid)?,
-        Key::SecretFile => settings.secret_file = parse_path(value).map_err(invalid)?,
-        Key::AccountsFile => {
-            settings.accounts_file = (!value.is_empty()).then(|| PathBuf::from(value));
-        }
-        Key::JwtPublicKeys => unreachable!("handled above"),
-        Key::MaxConnectionsPerIp => {
-            settings.max_connections_per_ip = parse_count(value).map_err(invalid)?;
-        }
-        Key::MaxConnectionsPerAccount => {
-            limits.max_connections_per_account = parse_count(value).map_err(invalid)?;
-        }
-        Key::MaxBindingsPerSocket => {
-            limits.max_bindings_per_socket = parse_count(value).map_err(invalid)?;
-        }
-        Key::RateLimitBurst => limits.rate.burst = parse_count(value).map_err(invalid)?,
-        Key::RateLimitPerSecond => limits.rate.per_second = parse_count(value).map_err(invalid)?,
-        Key::MaxFrameBytes => settings.max_frame_bytes = parse_count(value).map_err(invalid)?,
-        Key::OutboundQueueFrames => {
-            limits.outbox.max_frames = parse_count(value).map_err(invalid)?
-        }
-        Key::OutboundQueueBytes => limits.outbox.max_bytes = parse_count(value).map_err(invalid)?,
-        Key::SlowConsumerPolicy => limits.outbox.policy = parse_policy(value).map_err(invalid)?,
-        Key::PingInterval => {
-            settings.ping_interval = parse_duration(value, false).map_err(invalid)?
-        }
-        Key::IdleTimeout => {
-            settings.idle_timeout = parse_duration(value, false).map_err(invalid)?
-        }
-        // 0 is meaningful here: close every socket and exit without waiting.
-        Key::ShutdownGrace => {
-            settings.shutdown_grace = parse_duration(value, true).map_err(invalid)?
-        }
-        Key::QueryTimeout => {
-            settings.query_timeout = parse_duration(value, false).map_err(invalid)?
+/// `SWITCHYARD_<KEY>` for every key `defaults` has; other `SWITCHYARD_*` variables (e.g.
+/// `SWITCHYARD_LOG`) belong to someone else and are ignored. A list is comma-separated.
+fn env_layer(env: &HashMap<String, String>, defaults: &Dict) -> Layer {
+    let values = defaults
+        .iter()
+        .filter_map(|(key, default)| {
+            let raw = env.get(&env_var(key))?;
+            let value = match default {
+                Value::Array(..) => {
+                    Value::from(raw.split(',').map(str::to_string).collect::<Vec<_>>())
+                }
+                _ => Value::from(raw.as_str()),
+            };
+            Some((key.clone(), value))
+        })
+        .collect();
+    Layer::new("environment", env_var, values)
+}
+
+fn env_var(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
+}
+
+/// The flags given; a flag not given (`None`, no `--jwt-public-key`) leaves lower layers be.
+fn flag_layer(args: &ServeArgs) -> Layer {
+    let mut values = Value::serialize(args)
+        .ok()
+        .and_then(Value::into_dict)
+        .expect("serve flags serialize as a table of strings and lists");
+    values.retain(|_, value| match value {
+        Value::Empty(..) => false,
+        Value::Array(_, items) => !items.is_empty(),
+        _ => true,
+    });
+    let flags = ServeArgs::flag_names();
+    let flag = move |key: &str| flags.get(key).cloned().unwrap_or_else(|| key.to_string());
+    Layer::new("command-line flags", flag, values)
+}
+
+/// The settings as every layer writes them: flat keys, each value in its own syntax (see the
+/// `#[serde(with)]` modules below). [`Settings`] converts from and to it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Flat {
+    #[serde(with = "addr")]
+    ws_listen: SocketAddr,
+    #[serde(with = "addr")]
+    http_listen: SocketAddr,
+    #[serde(with = "bus")]
+    bus: BusSetting,
+    #[serde(with = "node_name")]
+    node_name: String,
+    #[serde(with = "file")]
+    secret_file: PathBuf,
+    #[serde(with = "optional_file")]
+    accounts_file: Option<PathBuf>,
+    #[serde(with = "files")]
+    jwt_public_keys: Vec<PathBuf>,
+    #[serde(with = "count")]
+    max_connections_per_ip: usize,
+    #[serde(with = "count")]
+    max_connections_per_account: usize,
+    #[serde(with = "count")]
+    max_bindings_per_socket: usize,
+    #[serde(with = "count")]
+    rate_limit_burst: u32,
+    #[serde(with = "count")]
+    rate_limit_per_second: u32,
+    #[serde(with = "count")]
+    max_frame_bytes: usize,
+    #[serde(with = "count")]
+    outbound_queue_frames: usize,
+    #[serde(with = "count")]
+    outbound_queue_bytes: usize,
+    #[serde(with = "policy")]
+    slow_consumer_policy: SlowConsumerPolicy,
+    #[serde(with = "duration")]
+    ping_interval: Duration,
+    #[serde(with = "duration")]
+    idle_timeout: Duration,
+    #[serde(with = "grace")]
+    shutdown_grace: Duration,
+    #[serde(with = "duration")]
+    query_timeout: Duration,
+}
+
+impl From<Flat> for Settings {
+    fn from(flat: Flat) -> Self {
+        Settings {
+            ws_listen: flat.ws_listen,
+            http_listen: flat.http_listen,
+            bus: flat.bus,
+            node_name: flat.node_name,
+            secret_file: flat.secret_file,
+            accounts_file: flat.accounts_file,
+            jwt_public_keys: flat.jwt_public_keys,
+            max_connections_per_ip: flat.max_connections_per_ip,
+            max_frame_bytes: flat.max_frame_bytes,
+            ping_interval: flat.ping_interval,
+            idle_timeout: flat.idle_timeout,
+            shutdown_grace: flat.shutdown_grace,
+            query_timeout: flat.query_timeout,
+            limits: Limits {
+                max_connections_per_account: flat.max_connections_per_account,
+                max_bindings_per_socket: flat.max_bindings_per_socket,
+                rate: RateLimit {
+                    burst: flat.rate_limit_burst,
+                    per_second: flat.rate_limit_per_second,
+                },
+                outbox: OutboxLimits {
+                    max_frames: flat.outbound_queue_frames,
+                    max_bytes: flat.outbound_queue_bytes,
+                    policy: flat.slow_consumer_policy,
+                },
+            },
         }
     }
-    Ok(())
+}
+
+impl From<Settings> for Flat {
+    fn from(s: Settings) -> Self {
+        Flat {
+            ws_listen: s.ws_listen,
+            http_listen: s.http_listen,
+            bus: s.bus,
+            node_name: s.node_name,
+            secret_file: s.secret_file,
+            accounts_file: s.accounts_file,
+            jwt_public_keys: s.jwt_public_keys,
+            max_connections_per_ip: s.max_connections_per_ip,
+            max_connections_per_account: s.limits.max_connections_per_account,
+            max_bindings_per_socket: s.limits.max_bindings_per_socket,
+            rate_limit_burst: s.limits.rate.burst,
+            rate_limit_per_second: s.limits.rate.per_second,
+            max_frame_bytes: s.max_frame_bytes,
+            outbound_queue_frames: s.limits.outbox.max_frames,
+            outbound_queue_bytes: s.limits.outbox.max_bytes,
+            slow_consumer_policy: s.limits.outbox.policy,
+            ping_interval: s.ping_interval,
+            idle_timeout: s.idle_timeout,
+            shutdown_grace: s.shutdown_grace,
+            query_timeout: s.query_timeout,
+        }
+    }
+}
+
+/// A scalar's trimmed text through `parse`, whose problem text becomes the error. Any scalar,
+/// so that `max_frame_bytes = 16` in the file reaches the same parser as
+/// `SWITCHYARD_MAX_FRAME_BYTES=16`.
+fn parsed<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    // toml::Value only as a self-describing holder of whatever the layer had.
+    let text = match toml::Value::deserialize(deserializer)? {
+        toml::Value::String(text) => text,
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(x) => x.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Array(_) => {
+            return Err(de::Error::custom("expected a single value, not a list"));
+        }
+        toml::Value::Table(_) | toml::Value::Datetime(_) => {
+            return Err(de::Error::custom("expected a string or a number"));
+        }
+    };
+    parse(text.trim()).map_err(de::Error::custom)
+}
+
+// The `#[serde(with)]` modules of `Flat`, one per kind of value: `serialize` writes a value as a
+// layer would, `deserialize` reads it with the kind's parser.
+
+mod addr {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(addr: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(addr)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+        parsed(d, parse_addr)
+    }
+}
+
+mod bus {
+    use super::*;
+
+    /// The whole URL, password included: this is the setting itself, never a log line.
+    pub fn serialize<S: Serializer>(bus: &BusSetting, s: S) -> Result<S::Ok, S::Error> {
+        match bus {
+            BusSetting::Embedded => s.serialize_str("embedded"),
+            BusSetting::Amqp(url) => s.serialize_str(url.as_str()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BusSetting, D::Error> {
+        parsed(d, parse_bus)
+    }
+}
+
+mod node_name {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(name: &str, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(name)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        parsed(d, parse_node_name)
+    }
+}
+
+mod file {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&path.display())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        parsed(d, parse_path)
+    }
+}
+
+/// An empty file name means none, so that a layer can clear what a lower one set.
+mod optional_file {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        match path {
+            Some(path) => s.collect_str(&path.display()),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        parsed(
+            d,
+            |text| Ok((!text.is_empty()).then(|| PathBuf::from(text))),
+        )
+    }
+}
+
+/// A list of file names; blank items are dropped, so an empty value clears the list.
+mod files {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(paths: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(paths.iter().map(|path| path.display().to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+        let toml::Value::Array(items) = toml::Value::deserialize(d)? else {
+            return Err(de::Error::custom("expected an array of file names"));
+        };
+        let mut files = Vec::new();
+        for item in items {
+            let toml::Value::String(name) = item else {
+                return Err(de::Error::custom("expected an array of strings"));
+            };
+            let name = name.trim();
+            if !name.is_empty() {
+                files.push(PathBuf::from(name));
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// A whole number > 0 (every count here is a limit or a size, where 0 would lock everyone out).
+mod count {
+    use super::*;
+
+    pub fn serialize<T: Serialize, S: Serializer>(n: &T, s: S) -> Result<S::Ok, S::Error> {
+        n.serialize(s)
+    }
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: std::str::FromStr + Default + PartialEq,
+    {
+        parsed(d, parse_count)
+    }
+}
+
+mod policy {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(policy: &SlowConsumerPolicy, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match policy {
+            SlowConsumerPolicy::Disconnect => "disconnect",
+            SlowConsumerPolicy::DropOldest => "drop_oldest",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SlowConsumerPolicy, D::Error> {
+        parsed(d, parse_policy)
+    }
+}
+
+/// A duration > 0.
+mod duration {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*duration))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        parsed(d, |text| parse_duration(text, false))
+    }
+}
+
+/// A duration where 0 is meaningful: close every socket and exit without waiting.
+mod grace {
+    use super::*;
+
+    pub use super::duration::serialize;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        parsed(d, |text| parse_duration(text, true))
+    }
 }
 
 fn parse_addr(value: &str) -> Result<SocketAddr, String> {
@@ -433,20 +640,40 @@ fn parse_bus(value: &str) -> Result<BusSetting, String> {
     if value.eq_ignore_ascii_case("embedded") {
         return Ok(BusSetting::Embedded);
     }
-    let lower = value.to_ascii_lowercase();
-    let rest = ["amqp://", "amqps://"]
-        .into_iter()
-        .find_map(|scheme| lower.strip_prefix(scheme));
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
-            Ok(BusSetting::Amqp(value.to_string()))
+    let url = Url::parse(value).ok();
+    let url = match url {
+        Some(url) if matches!(url.scheme(), "amqp" | "amqps") => url,
+        _ => {
+            return Err(format!(
+                "{} is neither \"embedded\" nor an amqp:// or amqps:// URL",
+                quoted_bus(value, url.as_ref())
+            ));
         }
-        Some(_) => Err(format!("{:?} names no host", redact_url(value))),
-        None => Err(format!(
-            "{:?} is neither \"embedded\" nor an amqp:// or amqps:// URL",
-            redact_url(value)
-        )),
+    };
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{} names no host", quoted_bus(value, Some(&url))));
     }
+    Ok(BusSetting::Amqp(url))
+}
+
+/// A bad bus value as an error may quote it: masked by the url crate when it has an authority
+/// (where credentials go), verbatim when it has no `@` (so no credentials), else not at all.
+fn quoted_bus(value: &str, url: Option<&Url>) -> String {
+    match url {
+        Some(url) if url.has_authority() => format!("{:?}", redacted(url).as_str()),
+        _ if !value.contains('@') => format!("{value:?}"),
+        _ => "the value".to_string(),
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`.
+fn redacted(url: &Url) -> Url {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        // Only URLs that cannot hold credentials refuse one; they have no password to mask.
+        let _ = shown.set_password(Some("***"));
+    }
+    shown
 }
 
 fn parse_node_name(value: &str) -> Result<String, String> {
@@ -467,7 +694,6 @@ fn parse_path(value: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// A whole number > 0 (every count here is a limit or a size, where 0 would lock everyone out).
 fn parse_count<T: std::str::FromStr + Default + PartialEq>(value: &str) -> Result<T, String> {
     let parsed: T = value
         .parse()
@@ -488,53 +714,20 @@ fn parse_policy(value: &str) -> Result<SlowConsumerPolicy, String> {
     }
 }
 
-/// Seconds, or a whole number with a unit: `500ms`, `30s`, `5m`, `1h`.
+/// humantime's syntax (`500ms`, `30s`, `5m`, `1h`, `1h 30m`), or a bare number of seconds.
 pub(crate) fn parse_duration(value: &str, allow_zero: bool) -> Result<Duration, String> {
-    let bad = || format!("{value:?} is not a duration (seconds, or a number with ms, s, m or h)");
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(value.len());
-    let (number, unit) = value.split_at(split);
-    if number.is_empty() {
-        return Err(bad());
-    }
-    let number: u64 = number.parse().map_err(|_| bad())?;
-    let duration = match unit.trim_start() {
-        "" | "s" => Some(Duration::from_secs(number)),
-        "ms" => Some(Duration::from_millis(number)),
-        "m" => number.checked_mul(60).map(Duration::from_secs),
-        "h" => number.checked_mul(3600).map(Duration::from_secs),
-        _ => return Err(bad()),
-    }
-    .ok_or_else(bad)?;
+    let bad = || {
+        format!("{value:?} is not a duration (e.g. 500ms, 30s, 5m or 1h; a bare number is seconds)")
+    };
+    let duration = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(value.parse().map_err(|_| bad())?)
+    } else {
+        humantime::parse_duration(value).map_err(|_| bad())?
+    };
     if duration.is_zero() && !allow_zero {
         return Err("must be greater than 0".to_string());
     }
     Ok(duration)
-}
-
-/// The URL with any `user:password@` replaced, so an error or a log line never shows a password.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| scheme_end + i);
-    match url[scheme_end..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..scheme_end], &url[scheme_end + at..]),
-        None => url.to_string(),
-    }
-}
-
-impl fmt::Display for BusSetting {
-    /// For logs: the URL without its credentials.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BusSetting::Embedded => f.write_str("embedded"),
-            BusSetting::Amqp(url) => f.write_str(&redact_url(url)),
-        }
-    }
 }
 
 /// The host's name, for the default node name.
@@ -579,6 +772,7 @@ fn line_col(text: &str, offset: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
     use std::io::Write;
 
     fn no_env() -> Vec<(String, String)> {
@@ -607,13 +801,12 @@ mod tests {
 
     fn same(a: &Settings, b: &Settings) {
         assert_eq!(format!("{a:#?}"), format!("{b:#?}"));
+        // Debug masks the bus password; the URLs themselves must match too.
+        assert_eq!(a.bus, b.bus);
     }
 
-    fn default_settings() -> Settings {
-        Settings {
-            node_name: format!("switchyard@{}", hostname().unwrap()),
-            ..Settings::default()
-        }
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
     }
 
     /// Every setting, changed from its default; the raw forms are below.
@@ -621,7 +814,7 @@ mod tests {
         let mut s = Settings {
             ws_listen: "0.0.0.0:5556".parse().unwrap(),
             http_listen: "[::1]:8001".parse().unwrap(),
-            bus: BusSetting::Amqp("amqp://guest:guest@rabbit:5672/".to_string()),
+            bus: BusSetting::Amqp(url("amqp://guest:guest@rabbit:5672/")),
             node_name: "sy@test".to_string(),
             secret_file: PathBuf::from("/etc/sy/secret"),
             accounts_file: Some(PathBuf::from("/etc/sy/accounts.json")),
@@ -670,7 +863,12 @@ query_timeout = 2
     #[test]
     fn defaults_with_nothing_configured() {
         let s = Settings::load_from(&ServeArgs::default(), no_env()).unwrap();
-        same(&s, &default_settings());
+        same(&s, &Settings::default());
+        assert_eq!(
+            s.node_name,
+            format!("switchyard@{}", hostname().unwrap()),
+            "the host's name"
+        );
         assert!(s.node_name.starts_with("switchyard@"));
         assert_ne!(s.node_name, "switchyard@");
     }
@@ -728,7 +926,7 @@ query_timeout = 2
             node_name: s("sy@test"),
             secret_file: s("/etc/sy/secret"),
             accounts_file: s("/etc/sy/accounts.json"),
-            jwt_public_key: vec!["/k1.pem".to_string(), "/k2.pem".to_string()],
+            jwt_public_keys: vec!["/k1.pem".to_string(), "/k2.pem".to_string()],
             max_connections_per_ip: s("11"),
             max_connections_per_account: s("12"),
             max_bindings_per_socket: s("13"),
@@ -778,7 +976,7 @@ query_timeout = 2
 
         // Flags over env.
         args.ws_listen = Some("127.0.0.3:1".to_string());
-        args.jwt_public_key = vec!["/flag.pem".to_string()];
+        args.jwt_public_keys = vec!["/flag.pem".to_string()];
         args.idle_timeout = Some("1h".to_string());
         let s = Settings::load_from(&args, vars).unwrap();
         assert_eq!(s.ws_listen.to_string(), "127.0.0.3:1");
@@ -818,6 +1016,15 @@ query_timeout = 2
             "--config replaces it"
         );
         assert_eq!(s.http_listen.to_string(), "127.0.0.9:8");
+    }
+
+    /// `switchyard serve ARGS` as clap parses them.
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let argv = ["switchyard", "serve"].iter().chain(args);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Serve(args) => args,
+            _ => unreachable!("serve"),
+        }
     }
 
     fn flag_error(set: impl FnOnce(&mut ServeArgs)) -> String {
@@ -895,47 +1102,51 @@ query_timeout = 2
             (
                 "ping_interval",
                 "soon",
-                "\"soon\" is not a duration (seconds, or a number with ms, s, m or h)",
+                "\"soon\" is not a duration (e.g. 500ms, 30s, 5m or 1h; a bare number is seconds)",
             ),
             ("idle_timeout", "0ms", "must be greater than 0"),
             (
                 "idle_timeout",
-                "5d",
-                "\"5d\" is not a duration (seconds, or a number with ms, s, m or h)",
+                "5x",
+                "\"5x\" is not a duration (e.g. 500ms, 30s, 5m or 1h; a bare number is seconds)",
             ),
             (
                 "shutdown_grace",
                 "-1",
-                "\"-1\" is not a duration (seconds, or a number with ms, s, m or h)",
+                "\"-1\" is not a duration (e.g. 500ms, 30s, 5m or 1h; a bare number is seconds)",
             ),
             (
                 "query_timeout",
                 "",
-                "\"\" is not a duration (seconds, or a number with ms, s, m or h)",
+                "\"\" is not a duration (e.g. 500ms, 30s, 5m or 1h; a bare number is seconds)",
             ),
             (
                 "query_timeout",
                 "99999999999999999999h",
-                "\"99999999999999999999h\" is not a duration (seconds, or a number with ms, s, m or h)",
+                "\"99999999999999999999h\" is not a duration (e.g. 500ms, 30s, 5m or 1h; a bare number is seconds)",
             ),
         ];
+        let flags = ServeArgs::flag_names();
         for &(name, value, problem) in cases {
-            let key = Key::from_name(name).unwrap();
+            let var = env_var(name);
+            let err = Settings::load_from(&ServeArgs::default(), env(&[(&var, value)]));
+            let expected = format!("invalid value for {name} (from {var}): {problem}");
+            assert_eq!(err.unwrap_err().to_string(), expected);
 
-            let vars = env(&[(&key.env_var(), value)]);
-            let err = Settings::load_from(&ServeArgs::default(), vars).unwrap_err();
-            let expected = format!(
-                "invalid value for {name} (from {}): {problem}",
-                key.env_var()
-            );
-            assert_eq!(err.to_string(), expected);
-
-            let raw = Raw::One(value.to_string());
-            let mut s = Settings::default();
-            let err = apply(&mut s, key, raw, &Origin::Flag(key.flag())).unwrap_err();
-            let expected = format!("invalid value for {name} (from {}): {problem}", key.flag());
+            let flag = &flags[name];
+            let args = serve_args(&[&format!("{flag}={value}")]);
+            let err = Settings::load_from(&args, no_env()).unwrap_err();
+            let expected = format!("invalid value for {name} (from {flag}): {problem}");
             assert_eq!(err.to_string(), expected);
             assert!(!expected.contains('\n'));
+
+            let file = toml_file(&format!("{name} = {value:?}\n"));
+            let err = Settings::load_from(&with_config(&file), no_env()).unwrap_err();
+            let expected = format!(
+                "invalid value for {name} (from config file {}): {problem}",
+                file.path().display()
+            );
+            assert_eq!(err.to_string(), expected);
         }
     }
 
@@ -949,6 +1160,22 @@ query_timeout = 2
             flag_error(|a| a.config = Some(String::new())),
             "invalid value for config (from --config): empty file name"
         );
+    }
+
+    #[test]
+    fn bad_value_is_refused_even_where_a_higher_layer_overrides_it() {
+        let file = toml_file("max_frame_bytes = 0\n");
+        let vars = env(&[("SWITCHYARD_MAX_FRAME_BYTES", "16")]);
+        let mut args = with_config(&file);
+        args.max_frame_bytes = Some("16".to_string());
+        let err = Settings::load_from(&args, vars).unwrap_err().to_string();
+        assert!(err.contains("(from config file "), "{err}");
+
+        let vars = env(&[("SWITCHYARD_IDLE_TIMEOUT", "soon")]);
+        args.config = None;
+        args.idle_timeout = Some("1m".to_string());
+        let err = Settings::load_from(&args, vars).unwrap_err().to_string();
+        assert!(err.contains("(from SWITCHYARD_IDLE_TIMEOUT)"), "{err}");
     }
 
     #[test]
@@ -1061,9 +1288,15 @@ query_timeout = 2
         assert_eq!(ok("5m"), Duration::from_secs(300));
         assert_eq!(ok("2h"), Duration::from_secs(7200));
         assert_eq!(ok("10 s"), Duration::from_secs(10));
+        // humantime's syntax: fractions, days and sums are durations too.
+        assert_eq!(ok("1.5s"), Duration::from_millis(1500));
+        assert_eq!(ok("1d"), Duration::from_secs(86400));
+        assert_eq!(ok("1h 30m"), Duration::from_secs(5400));
         assert_eq!(parse_duration("0", true).unwrap(), Duration::ZERO);
-        assert!(parse_duration("1.5s", false).is_err());
-        assert!(parse_duration("s", false).is_err());
+        assert_eq!(parse_duration("0s", true).unwrap(), Duration::ZERO);
+        for bad in ["s", "1.5", "1 2", "ms5", "5 parsecs", "+1s", "1e3s"] {
+            assert!(parse_duration(bad, true).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -1076,23 +1309,85 @@ query_timeout = 2
         assert_eq!(parse_bus("EMBEDDED").unwrap(), BusSetting::Embedded);
         assert_eq!(
             parse_bus("amqps://h").unwrap(),
-            BusSetting::Amqp("amqps://h".to_string())
+            BusSetting::Amqp(url("amqps://h"))
+        );
+        assert_eq!(
+            parse_bus("AMQP://guest@h:5672/vh").unwrap(),
+            BusSetting::Amqp(url("amqp://guest@h:5672/vh"))
+        );
+        assert_eq!(
+            parse_bus("nope").unwrap_err(),
+            "\"nope\" is neither \"embedded\" nor an amqp:// or amqps:// URL"
         );
     }
 
     #[test]
     fn passwords_never_show() {
+        let shown = |text: &str| redacted(&url(text)).to_string();
         assert_eq!(
-            redact_url("amqp://u:p@host:5672/vh"),
-            "amqp://***@host:5672/vh"
+            shown("amqp://u:p@host:5672/vh"),
+            "amqp://u:***@host:5672/vh"
         );
-        assert_eq!(redact_url("amqp://host/vh@x"), "amqp://host/vh@x");
-        assert_eq!(redact_url("amqp://a@b@host"), "amqp://***@host");
-        assert_eq!(redact_url("embedded"), "embedded");
-        let bus = BusSetting::Amqp("amqp://guest:hunter2@rabbit".to_string());
-        assert_eq!(bus.to_string(), "amqp://***@rabbit");
+        assert_eq!(shown("amqp://host/vh@x"), "amqp://host/vh@x");
+        assert_eq!(shown("amqp://a:b@c@host"), "amqp://a:***@host");
+        assert_eq!(shown("amqp://guest@host"), "amqp://guest@host");
+        let bus = BusSetting::Amqp(url("amqp://guest:hunter2@rabbit"));
+        assert_eq!(bus.to_string(), "amqp://guest:***@rabbit");
+        let settings = Settings {
+            bus,
+            ..Settings::default()
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+
         let err = flag_error(|a| a.bus = Some("amqq://guest:hunter2@rabbit".to_string()));
         assert!(!err.contains("hunter2"), "{err}");
-        assert!(err.contains("amqq://***@rabbit"), "{err}");
+        assert!(err.contains("amqq://guest:***@rabbit"), "{err}");
+        // Credentials the url crate cannot find are not quoted at all.
+        for bad in [
+            "amqp://guest:hunter2@",
+            "amqp:/guest:hunter2@rabbit",
+            "guest:hunter2@rabbit",
+            "amqp://guest:hunter2@rab bit",
+        ] {
+            let err = flag_error(|a| a.bus = Some(bad.to_string()));
+            assert!(
+                err.starts_with("invalid value for bus (from --bus): "),
+                "{err}"
+            );
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn flags_name_their_long_form() {
+        let flags = ServeArgs::flag_names();
+        assert_eq!(flags["ws_listen"], "--ws-listen");
+        assert_eq!(flags["jwt_public_keys"], "--jwt-public-key");
+        // Every setting has its flag, and every flag but --config is a setting.
+        let keys: Vec<String> = default_texts().into_keys().collect();
+        let mut flagged: Vec<String> = flags.into_keys().filter(|k| k != "config").collect();
+        flagged.sort();
+        assert_eq!(keys, flagged);
+    }
+
+    #[test]
+    fn defaults_as_help_shows_them() {
+        let texts = default_texts();
+        assert_eq!(texts["ws_listen"], "127.0.0.1:5555");
+        assert_eq!(texts["bus"], "embedded");
+        assert_eq!(texts["jwt_public_keys"], "none");
+        assert_eq!(texts["outbound_queue_bytes"], "1048576");
+        assert_eq!(texts["idle_timeout"], "1h");
+        assert_eq!(texts["slow_consumer_policy"], "disconnect");
+        assert!(texts["node_name"].starts_with("switchyard@"));
+        assert!(texts.values().all(|text| !text.is_empty()), "{texts:?}");
+    }
+
+    #[test]
+    fn defaults_survive_a_round_trip() {
+        // The lowest layer is Settings::default() serialized; it must read back as itself.
+        let flat = flat_values(&Settings::default());
+        let back: Settings = Figment::from(Serialized::defaults(flat)).extract().unwrap();
+        same(&back, &Settings::default());
     }
 }

@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use switchyard::cli::{Cli, Command};
+use switchyard::cli::Command;
 use switchyard::config::Settings;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Not Cli::parse(): the help states the defaults only as cli::command() builds it.
+    let cli = switchyard::cli::parse();
     match cli.command {
         Command::Serve(args) => {
             init_logging();

@@ -53,10 +53,11 @@ pub struct Node {
 impl Node {
     /// Binds and starts serving; returns once both listeners are bound.
     pub async fn start(settings: Settings) -> Result<Node, StartError> {
-        let authority = Arc::new(NodeAuthority::from_settings(&settings)?);
+        // Refused before NodeAuthority creates the secret and the account directory on disk.
         if settings.bus != BusSetting::Embedded {
             return Err(StartError::BusUnsupported);
         }
+        let authority = Arc::new(NodeAuthority::from_settings(&settings)?);
         let ws_listener = bind("ws_listen", settings.ws_listen)?;
         let http_listener = bind("http_listen", settings.http_listen)?;
         let ws_addr = local_addr("ws_listen", &ws_listener, settings.ws_listen)?;

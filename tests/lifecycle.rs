@@ -390,6 +390,23 @@ async fn serve_refuses_bad_settings_with_one_line_and_status_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_rabbitmq_bus_before_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = run(
+        &["serve", "--bus", "amqp://guest:guest@127.0.0.1/"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_refused(&outcome, "bus");
+    assert!(!outcome.2.contains("guest:guest"), "{}", outcome.2);
+    assert!(
+        !dir.path().join(".switchyard").exists(),
+        "the refused node created its secret or account directory"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_stops_on_sigterm_closing_clients_with_1001_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let (secret, accounts) = write_auth_files(dir.path());
