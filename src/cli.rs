@@ -252,7 +252,7 @@ mod tests {
             format!("[default: {}]", defaults.node_name),
             "[default: embedded]".to_string(),
             "[default: none]".to_string(),
-            format!("[default: {}]", defaults.limits.max_bindings_per_socket),
+            format!("[default: {}]", defaults.max_bindings_per_socket),
             "[default: 30s]".to_string(),
         ] {
             assert!(help.contains(&expected), "{expected} not in {help}");

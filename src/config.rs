@@ -56,28 +56,56 @@ impl fmt::Debug for BusSetting {
     }
 }
 
-/// Everything a node is told at start. (De)serializes as the flat keys of the config file.
+/// Everything a node is told at start, under the keys every layer uses (`ws_listen` in the
+/// file, `SWITCHYARD_WS_LISTEN`, `--ws-listen`). Each kind of value has its own serde module
+/// below: `deserialize` reads it with the kind's parser, `serialize` writes it as a layer would.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(from = "Flat", into = "Flat")]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
+    #[serde(with = "addr")]
     pub ws_listen: SocketAddr,
+    #[serde(with = "addr")]
     pub http_listen: SocketAddr,
+    #[serde(with = "bus")]
     pub bus: BusSetting,
+    #[serde(with = "node_name")]
     pub node_name: String,
+    #[serde(with = "file")]
     pub secret_file: PathBuf,
     /// The account directory; created with one superduper account when missing. `None`: no
     /// directory, every token acts on its own account only.
+    #[serde(with = "optional_file")]
     pub accounts_file: Option<PathBuf>,
     /// PEM files of RS256 public keys (tokens issued by KAZOO).
+    #[serde(with = "files")]
     pub jwt_public_keys: Vec<PathBuf>,
+    #[serde(with = "count")]
     pub max_connections_per_ip: usize,
+    #[serde(with = "count")]
+    pub max_connections_per_account: usize,
+    #[serde(with = "count")]
+    pub max_bindings_per_socket: usize,
+    #[serde(with = "count")]
+    pub rate_limit_burst: u32,
+    #[serde(with = "count")]
+    pub rate_limit_per_second: u32,
+    #[serde(with = "count")]
     pub max_frame_bytes: usize,
+    #[serde(with = "count")]
+    pub outbound_queue_frames: usize,
+    #[serde(with = "count")]
+    pub outbound_queue_bytes: usize,
+    #[serde(with = "policy")]
+    pub slow_consumer_policy: SlowConsumerPolicy,
+    #[serde(with = "duration")]
     pub ping_interval: Duration,
+    #[serde(with = "duration")]
     pub idle_timeout: Duration,
+    #[serde(with = "grace")]
     pub shutdown_grace: Duration,
     /// How long a REST handler waits for the fabric before answering 503.
+    #[serde(with = "duration")]
     pub query_timeout: Duration,
-    pub limits: Limits,
 }
 
 impl Default for Settings {
@@ -95,12 +123,18 @@ impl Default for Settings {
             accounts_file: Some(PathBuf::from(".switchyard/accounts.json")),
             jwt_public_keys: Vec::new(),
             max_connections_per_ip: 1000,
+            max_connections_per_account: 5000,
+            max_bindings_per_socket: 500,
+            rate_limit_burst: 100,
+            rate_limit_per_second: 10,
             max_frame_bytes: 65536,
+            outbound_queue_frames: 1024,
+            outbound_queue_bytes: 1024 * 1024,
+            slow_consumer_policy: SlowConsumerPolicy::Disconnect,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(10),
             query_timeout: Duration::from_secs(5),
-            limits: Limits::default(),
         }
     }
 }
@@ -144,6 +178,25 @@ impl From<figment::Error> for ConfigError {
             key: error.path.first().cloned().unwrap_or_default(),
             origin,
             problem: one_line(&error.kind.to_string()),
+        }
+    }
+}
+
+impl Settings {
+    /// What the fabric enforces of these settings.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections_per_account: self.max_connections_per_account,
+            max_bindings_per_socket: self.max_bindings_per_socket,
+            rate: RateLimit {
+                burst: self.rate_limit_burst,
+                per_second: self.rate_limit_per_second,
+            },
+            outbox: OutboxLimits {
+                max_frames: self.outbound_queue_frames,
+                max_bytes: self.outbound_queue_bytes,
+                policy: self.slow_consumer_policy,
+            },
         }
     }
 }
@@ -339,113 +392,6 @@ fn flag_layer(args: &ServeArgs) -> Layer {
     Layer::new("command-line flags", flag, values)
 }
 
-/// The settings as every layer writes them: flat keys, each value in its own syntax (see the
-/// `#[serde(with)]` modules below). [`Settings`] converts from and to it.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Flat {
-    #[serde(with = "addr")]
-    ws_listen: SocketAddr,
-    #[serde(with = "addr")]
-    http_listen: SocketAddr,
-    #[serde(with = "bus")]
-    bus: BusSetting,
-    #[serde(with = "node_name")]
-    node_name: String,
-    #[serde(with = "file")]
-    secret_file: PathBuf,
-    #[serde(with = "optional_file")]
-    accounts_file: Option<PathBuf>,
-    #[serde(with = "files")]
-    jwt_public_keys: Vec<PathBuf>,
-    #[serde(with = "count")]
-    max_connections_per_ip: usize,
-    #[serde(with = "count")]
-    max_connections_per_account: usize,
-    #[serde(with = "count")]
-    max_bindings_per_socket: usize,
-    #[serde(with = "count")]
-    rate_limit_burst: u32,
-    #[serde(with = "count")]
-    rate_limit_per_second: u32,
-    #[serde(with = "count")]
-    max_frame_bytes: usize,
-    #[serde(with = "count")]
-    outbound_queue_frames: usize,
-    #[serde(with = "count")]
-    outbound_queue_bytes: usize,
-    #[serde(with = "policy")]
-    slow_consumer_policy: SlowConsumerPolicy,
-    #[serde(with = "duration")]
-    ping_interval: Duration,
-    #[serde(with = "duration")]
-    idle_timeout: Duration,
-    #[serde(with = "grace")]
-    shutdown_grace: Duration,
-    #[serde(with = "duration")]
-    query_timeout: Duration,
-}
-
-impl From<Flat> for Settings {
-    fn from(flat: Flat) -> Self {
-        Settings {
-            ws_listen: flat.ws_listen,
-            http_listen: flat.http_listen,
-            bus: flat.bus,
-            node_name: flat.node_name,
-            secret_file: flat.secret_file,
-            accounts_file: flat.accounts_file,
-            jwt_public_keys: flat.jwt_public_keys,
-            max_connections_per_ip: flat.max_connections_per_ip,
-            max_frame_bytes: flat.max_frame_bytes,
-            ping_interval: flat.ping_interval,
-            idle_timeout: flat.idle_timeout,
-            shutdown_grace: flat.shutdown_grace,
-            query_timeout: flat.query_timeout,
-            limits: Limits {
-                max_connections_per_account: flat.max_connections_per_account,
-                max_bindings_per_socket: flat.max_bindings_per_socket,
-                rate: RateLimit {
-                    burst: flat.rate_limit_burst,
-                    per_second: flat.rate_limit_per_second,
-                },
-                outbox: OutboxLimits {
-                    max_frames: flat.outbound_queue_frames,
-                    max_bytes: flat.outbound_queue_bytes,
-                    policy: flat.slow_consumer_policy,
-                },
-            },
-        }
-    }
-}
-
-impl From<Settings> for Flat {
-    fn from(s: Settings) -> Self {
-        Flat {
-            ws_listen: s.ws_listen,
-            http_listen: s.http_listen,
-            bus: s.bus,
-            node_name: s.node_name,
-            secret_file: s.secret_file,
-            accounts_file: s.accounts_file,
-            jwt_public_keys: s.jwt_public_keys,
-            max_connections_per_ip: s.max_connections_per_ip,
-            max_connections_per_account: s.limits.max_connections_per_account,
-            max_bindings_per_socket: s.limits.max_bindings_per_socket,
-            rate_limit_burst: s.limits.rate.burst,
-            rate_limit_per_second: s.limits.rate.per_second,
-            max_frame_bytes: s.max_frame_bytes,
-            outbound_queue_frames: s.limits.outbox.max_frames,
-            outbound_queue_bytes: s.limits.outbox.max_bytes,
-            slow_consumer_policy: s.limits.outbox.policy,
-            ping_interval: s.ping_interval,
-            idle_timeout: s.idle_timeout,
-            shutdown_grace: s.shutdown_grace,
-            query_timeout: s.query_timeout,
-        }
-    }
-}
-
 /// A scalar's trimmed text through `parse`, whose problem text becomes the error. Any scalar,
 /// so that `max_frame_bytes = 16` in the file reaches the same parser as
 /// `SWITCHYARD_MAX_FRAME_BYTES=16`.
@@ -469,7 +415,7 @@ fn parsed<'de, D: Deserializer<'de>, T>(
     parse(text.trim()).map_err(de::Error::custom)
 }
 
-// The `#[serde(with)]` modules of `Flat`, one per kind of value: `serialize` writes a value as a
+// The `#[serde(with)]` modules of `Settings`, one per kind of value: `serialize` writes a value as a
 // layer would, `deserialize` reads it with the kind's parser.
 
 mod addr {
@@ -827,13 +773,13 @@ mod tests {
             query_timeout: Duration::from_secs(2),
             ..Settings::default()
         };
-        s.limits.max_connections_per_account = 12;
-        s.limits.max_bindings_per_socket = 13;
-        s.limits.rate.burst = 14;
-        s.limits.rate.per_second = 15;
-        s.limits.outbox.max_frames = 17;
-        s.limits.outbox.max_bytes = 18;
-        s.limits.outbox.policy = SlowConsumerPolicy::DropOldest;
+        s.max_connections_per_account = 12;
+        s.max_bindings_per_socket = 13;
+        s.rate_limit_burst = 14;
+        s.rate_limit_per_second = 15;
+        s.outbound_queue_frames = 17;
+        s.outbound_queue_bytes = 18;
+        s.slow_consumer_policy = SlowConsumerPolicy::DropOldest;
         s
     }
 
@@ -967,10 +913,10 @@ query_timeout = 2
         assert_eq!(s.ws_listen.to_string(), "127.0.0.2:1");
         assert_eq!(s.http_listen.to_string(), "127.0.0.2:2");
         assert_eq!(s.jwt_public_keys, [PathBuf::from("/env.pem")]);
-        assert_eq!(s.limits.rate.burst, 99);
+        assert_eq!(s.rate_limit_burst, 99);
         assert_eq!(s.idle_timeout, Duration::from_secs(7));
         assert_eq!(
-            s.limits.rate.per_second, 15,
+            s.rate_limit_per_second, 15,
             "file value where env is silent"
         );
 
@@ -987,7 +933,7 @@ query_timeout = 2
         );
         assert_eq!(s.jwt_public_keys, [PathBuf::from("/flag.pem")]);
         assert_eq!(s.idle_timeout, Duration::from_secs(3600));
-        assert_eq!(s.limits.rate.burst, 99);
+        assert_eq!(s.rate_limit_burst, 99);
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl Node {
 
         let fabric = Fabric::new(
             authority.clone(),
-            settings.limits,
+            settings.limits(),
             settings.node_name.clone(),
         );
         let (supervisor, supervisor_done) = Actor::spawn(None, Supervisor, fabric.clone()).await?;

@@ -70,10 +70,8 @@ async fn frames_that_are_not_json_objects_are_invalid_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_json_is_answered_at_once_without_spending_the_rate_limit() {
     let node = TestNode::start_with(|s| {
-        s.limits.rate = switchyard_actors::rate_limit::RateLimit {
-            burst: 2,
-            per_second: 1,
-        }
+        s.rate_limit_burst = 2;
+        s.rate_limit_per_second = 1;
     })
     .await;
     let mut client = node.connect().await;

@@ -408,7 +408,7 @@ async fn a_bad_token_and_a_refused_binding_end_the_run_with_the_nodes_reason() {
 
 #[tokio::test]
 async fn a_refusal_in_the_middle_of_the_setup_ends_the_run_too() {
-    let node = TestNode::start_with(|s| s.limits.max_connections_per_account = 5).await;
+    let node = TestNode::start_with(|s| s.max_connections_per_account = 5).await;
     // The first test client passes; the sixth socket of the account is refused.
     let outcome = loadgen(&node, &["--scenario", "idle", "-n", "8"]).await;
     assert_fails(

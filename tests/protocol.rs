@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use switchyard_actors::rate_limit::RateLimit;
 
 // ---- actions ----
 
@@ -743,10 +742,8 @@ async fn authorize_errors_verbatim() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_names_the_client_address() {
     let node = TestNode::start_with(|s| {
-        s.limits.rate = RateLimit {
-            burst: 3,
-            per_second: 1,
-        }
+        s.rate_limit_burst = 3;
+        s.rate_limit_per_second = 1;
     })
     .await;
     let mut client = node.connect().await;
@@ -833,7 +830,7 @@ async fn rate_limit_names_the_client_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binding_limit_per_socket() {
-    let node = TestNode::start_with(|s| s.limits.max_bindings_per_socket = 2).await;
+    let node = TestNode::start_with(|s| s.max_bindings_per_socket = 2).await;
     let mut client = node.connect_as(PARENT).await;
 
     // Three new bindings at once: refused whole.
@@ -889,7 +886,7 @@ async fn binding_limit_per_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_per_account() {
-    let node = TestNode::start_with(|s| s.limits.max_connections_per_account = 1).await;
+    let node = TestNode::start_with(|s| s.max_connections_per_account = 1).await;
     let token = node.token(PARENT);
     let mut first = node.connect_as(PARENT).await;
 

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchyard_actors::outbox::{OutboxLimits, SlowConsumerPolicy};
+use switchyard_actors::outbox::SlowConsumerPolicy;
 
 use common::*;
 
@@ -32,11 +32,9 @@ async fn flood(node: &TestNode) {
 
 async fn node_with(policy: SlowConsumerPolicy) -> TestNode {
     TestNode::start_with(|settings| {
-        settings.limits.outbox = OutboxLimits {
-            max_frames: 16,
-            max_bytes: 1024 * 1024,
-            policy,
-        };
+        settings.outbound_queue_frames = 16;
+        settings.outbound_queue_bytes = 1024 * 1024;
+        settings.slow_consumer_policy = policy;
     })
     .await
 }
