@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -20,18 +20,55 @@ pub enum Scenario {
     /// --sockets slots that connect, subscribe, receive for --hold and leave, over and over,
     /// for --duration; report whether the node's sockets and memory come back to baseline.
     Churn,
+    /// --sockets subscribers, then for --duration --rest-concurrency REST queries in flight
+    /// (--rest-query); report each kind's rate, latency and failures. With --rate, also
+    /// publishes and reports the fan-out as fanout does.
+    Rest,
+}
+
+/// A REST query of the rest scenario: what an operator's dashboard asks.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RestQuery {
+    /// GET /v2/accounts/{A}/websockets: every socket of an account
+    List,
+    /// GET /v2/accounts/{A}/websockets?page_size=100&start_key={ID}: one page, from a random socket
+    Page,
+    /// GET /v2/accounts/{A}/websockets/{ID}: one random socket
+    Socket,
+}
+
+impl RestQuery {
+    pub const ALL: [RestQuery; 3] = [RestQuery::List, RestQuery::Page, RestQuery::Socket];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RestQuery::List => "list",
+            RestQuery::Page => "page",
+            RestQuery::Socket => "socket",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 #[command(after_long_help = "\
-Exit status: 0 the run completed with no failed connection and no lost event; 1 the run could \
+Exit status: 0 the run completed with no failed connection, no lost event and no failed query; 1 the run could \
 not be made (node unreachable, token refused, subscription refused, a worker died); 2 a bad flag; \
-3 the run completed but some connections failed or some events were lost.
+3 the run completed but some connections failed, some events were lost or some REST queries \
+failed.
 
 Tokens: with --token, every subscriber uses it (and publishes with it unless --publish-token is \
 given). Without it, tokens are minted from --secret-file: one per subscriber account, and one for \
 the first superduper account of --accounts-file to publish with. Run from a node's directory, the \
-defaults find the files `switchyard serve` created. Tokens never appear in the output.")]
+defaults find the files `switchyard serve` created. The rest scenario queries each account with \
+its subscribers' token. Tokens never appear in the output.
+
+Rest: a first whole list of each account tells the queries its socket ids. Each answer is checked: \
+a whole list must hold exactly the account's sockets of this run, a page the sockets from its \
+start_key on (at most 100), a lookup the socket asked for; a wrong answer counts as a failed query, \
+by reason.")]
 pub struct LoadgenArgs {
     /// What to measure
     #[arg(long, value_enum, default_value_t = Scenario::Fanout)]
@@ -41,7 +78,7 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "URL", default_value = "ws://127.0.0.1:5555/")]
     pub ws_url: String,
 
-    /// The node's REST base URL (publishing and /metrics)
+    /// The node's REST base URL (publishing, /metrics, the rest scenario's queries)
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8000")]
     pub http_url: String,
 
@@ -70,13 +107,14 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "BINDING", default_value = "call.CHANNEL_CREATE.*")]
     pub binding: Vec<String>,
 
-    /// How long to hold (idle), publish (fanout) or churn (churn)
+    /// How long to hold (idle), publish (fanout), churn (churn) or query (rest)
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub duration: String,
 
-    /// Events published per second (fanout: at least 1; churn: 0 publishes nothing)
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub rate: u32,
+    /// Events published per second (fanout: at least 1, default 100; churn: default 100, 0
+    /// publishes nothing; rest: default 0, which publishes nothing)
+    #[arg(long, value_name = "N")]
+    pub rate: Option<u32>,
 
     /// Events per POST /v2/events
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -89,6 +127,14 @@ pub struct LoadgenArgs {
     /// Fanout: after the last publish, how long to wait for deliveries still on their way
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub drain_timeout: String,
+
+    /// Rest: queries in flight at once, each on a kept-alive connection of its own
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub rest_concurrency: usize,
+
+    /// Rest: the queries to cycle over; repeat for several (default: all three)
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub rest_query: Vec<RestQuery>,
 
     /// Churn: how long each client stays subscribed before it leaves
     #[arg(long, value_name = "DURATION", default_value = "1s")]

@@ -18,9 +18,10 @@ use super::plan::Plan;
 use super::progress::Progress;
 use super::publisher::{Published, Publisher};
 use super::report::{
-    Churn, Connections, Cpu, Events, LatencyFigures, Memory, NodeSamples, Report, rate,
+    Churn, Connections, Cpu, Events, LatencyFigures, Memory, NodeSamples, Report, RestFigures, rate,
 };
 use super::rest_client::RestError;
+use super::rest_load::{LearnError, Queried, RestLoad};
 use super::tally::{Latencies, Snapshot};
 use super::worker::{FromWorker, ToWorker, Workers};
 use crate::process_stats;
@@ -51,6 +52,10 @@ pub enum LoadgenError {
     PublishRefused(RestError),
     #[error("the publisher stopped: {0}")]
     PublisherStopped(String),
+    #[error("cannot list the run's sockets to query them: {0}")]
+    ListSockets(#[from] LearnError),
+    #[error("the REST queries stopped: {0}")]
+    QueriesStopped(String),
     #[error("cannot start worker processes: {0}")]
     Spawn(std::io::Error),
     #[error("worker {worker}: {message}")]
@@ -62,7 +67,8 @@ pub enum LoadgenError {
 /// What the workers have said so far.
 struct Board {
     latest: Vec<Snapshot>,
-    ready: Vec<bool>,
+    /// Once a worker is ready: its sockets subscribed per account.
+    ready: Vec<Option<Vec<u64>>>,
     done: Vec<Option<Done>>,
 }
 
@@ -76,7 +82,7 @@ impl Board {
     fn new(workers: usize) -> Board {
         Board {
             latest: vec![Snapshot::default(); workers],
-            ready: vec![false; workers],
+            ready: vec![None; workers],
             done: (0..workers).map(|_| None).collect(),
         }
     }
@@ -90,7 +96,19 @@ impl Board {
     }
 
     fn all_ready(&self) -> bool {
-        self.ready.iter().all(|r| *r)
+        self.ready.iter().all(Option::is_some)
+    }
+
+    /// Sockets subscribed per account, over every ready worker.
+    fn subscribed_per_account(&self) -> Vec<u64> {
+        let mut total: Vec<u64> = Vec::new();
+        for counts in self.ready.iter().flatten() {
+            total.resize(total.len().max(counts.len()), 0);
+            for (sum, count) in total.iter_mut().zip(counts) {
+                *sum += count;
+            }
+        }
+        total
     }
 
     fn all_done(&self) -> bool {
@@ -106,15 +124,27 @@ struct Run<'a> {
     rss_peak: Option<u64>,
     /// The publisher's running count, for the progress display.
     published: Option<Arc<AtomicU64>>,
+    /// The rest scenario's running count of queries, for the progress display.
+    queried: Option<Arc<AtomicU64>>,
+}
+
+/// What the timed phase of a run did.
+#[derive(Default)]
+struct Exercised {
+    published: Option<Published>,
+    queried: Option<Queried>,
 }
 
 impl Run<'_> {
     fn take(&mut self, worker: usize, report: FromWorker) -> Result<(), LoadgenError> {
         match report {
             FromWorker::Progress { snapshot } => self.board.latest[worker] = snapshot,
-            FromWorker::Ready { snapshot } => {
+            FromWorker::Ready {
+                snapshot,
+                subscribed_per_account,
+            } => {
                 self.board.latest[worker] = snapshot;
-                self.board.ready[worker] = true;
+                self.board.ready[worker] = Some(subscribed_per_account);
             }
             FromWorker::Refused { reason } => return Err(LoadgenError::Refused(reason)),
             FromWorker::Fatal { message } => return Err(LoadgenError::Worker { worker, message }),
@@ -167,7 +197,8 @@ impl Run<'_> {
                     };
                     self.take(worker, report)?;
                     let published = self.published.as_ref().map(|p| p.load(Relaxed));
-                    self.progress.show(&self.board.total(), published);
+                    let queried = self.queried.as_ref().map(|q| q.load(Relaxed));
+                    self.progress.show(&self.board.total(), published, queried);
                     self.progress.set_position(position(&self.board, started.elapsed()));
                 }
                 _ = sampling.tick() => {
@@ -176,6 +207,82 @@ impl Run<'_> {
                 }
             }
         }
+    }
+}
+
+impl Run<'_> {
+    /// The timed phase: holds, publishes, churns or queries for the plan's duration (connect has
+    /// none). The publisher and the queries run side by side when the plan has both.
+    async fn exercise(
+        &mut self,
+        plan: &Plan,
+        publisher: Option<Publisher>,
+    ) -> Result<Exercised, LoadgenError> {
+        let timed = plan.duration;
+        let name = match plan.scenario {
+            Scenario::Connect => return Ok(Exercised::default()),
+            Scenario::Idle => "holding",
+            Scenario::Fanout => "publishing",
+            Scenario::Churn => "churning",
+            Scenario::Rest => "querying",
+        };
+        let queries = match plan.scenario {
+            Scenario::Rest => Some(self.learn_sockets(plan).await?),
+            _ => None,
+        };
+        self.queried = queries.as_ref().map(|q| q.sent.clone());
+        self.progress.phase(name, tenths(timed));
+        let rate = plan.settings.rate;
+        let publishing = publisher.map(|p| tokio::spawn(p.run(rate, timed)));
+        let querying = queries.map(|q| tokio::spawn(q.run(timed)));
+        // Idle, and churn without publishing, have no task: the phase is the duration itself.
+        let phase_over = tokio::time::sleep(timed);
+        let phase = async {
+            let published = match publishing {
+                Some(task) => Some(published(task.await)?),
+                None => None,
+            };
+            let queried = match querying {
+                Some(task) => Some(
+                    task.await
+                        .map_err(|e| LoadgenError::QueriesStopped(e.to_string()))?,
+                ),
+                None => None,
+            };
+            phase_over.await;
+            Ok(Exercised { published, queried })
+        };
+        let timeline = |_: &Board, elapsed: Duration| tenths(elapsed);
+        self.pump(phase, |_| false, timeline)
+            .await?
+            .expect("only the phase ends this wait")
+    }
+
+    /// The rest scenario's queries, once a first list of each account has told them the ids of
+    /// its sockets.
+    async fn learn_sockets(&self, plan: &Plan) -> Result<RestLoad, LoadgenError> {
+        let accounts: Vec<String> = plan.accounts.iter().map(|a| a.to_string()).collect();
+        let held = self.board.subscribed_per_account();
+        let queries = RestLoad::learn(
+            plan.rest.clone(),
+            &accounts,
+            &plan.subscriber_tokens,
+            &held,
+            plan.rest_queries.clone(),
+            plan.settings.rest_concurrency,
+        );
+        Ok(queries.await?)
+    }
+}
+
+/// What the publisher did, or why it stopped short.
+fn published(
+    outcome: Result<Published, tokio::task::JoinError>,
+) -> Result<Published, LoadgenError> {
+    let outcome = outcome.map_err(|e| LoadgenError::PublisherStopped(e.to_string()))?;
+    match outcome.error {
+        Some(error) => Err(LoadgenError::Publish(error)),
+        None => Ok(outcome),
     }
 }
 
@@ -272,6 +379,7 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
         probe,
         rss_peak: before.rss_bytes,
         published: publisher.as_ref().map(|p| p.published.clone()),
+        queried: None,
     };
 
     // Set up every client.
@@ -288,45 +396,8 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     let set_up = node_when(&mut run.probe, |connections| connections >= expected).await?;
     let mut held = set_up.clone();
 
-    // Hold, publish or churn.
-    let timed = plan.duration;
-    let timeline = move |_: &Board, elapsed: Duration| tenths(elapsed);
-    let mut published = None;
-    match plan.scenario {
-        Scenario::Connect => {}
-        Scenario::Idle => {
-            progress.phase("holding", tenths(timed));
-            run.pump(tokio::time::sleep(timed), |_| false, timeline)
-                .await?;
-        }
-        Scenario::Fanout | Scenario::Churn => {
-            let name = if plan.scenario == Scenario::Churn {
-                "churning"
-            } else {
-                "publishing"
-            };
-            progress.phase(name, tenths(timed));
-            match publisher {
-                Some(publisher) => {
-                    let rate = plan.settings.rate;
-                    let task = tokio::spawn(publisher.run(rate, timed));
-                    let outcome: Published = run
-                        .pump(task, |_| false, timeline)
-                        .await?
-                        .expect("only the task ends this wait")
-                        .map_err(|e| LoadgenError::PublisherStopped(e.to_string()))?;
-                    if let Some(error) = outcome.error {
-                        return Err(LoadgenError::Publish(error));
-                    }
-                    published = Some(outcome);
-                }
-                None => {
-                    run.pump(tokio::time::sleep(timed), |_| false, timeline)
-                        .await?;
-                }
-            }
-        }
-    }
+    // Hold, publish, churn or query.
+    let exercised = run.exercise(plan, publisher).await?;
     if plan.scenario != Scenario::Connect {
         held = run.probe.read().await?;
         run.note_peak(&held);
@@ -335,8 +406,10 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
 
     // Let the workers drain and leave. Churn clients come and go: nobody waits for what a
     // client that already left would have received.
-    let (published_per_account, drain) = match (&published, plan.scenario) {
-        (Some(published), Scenario::Fanout) => (published.per_account.clone(), plan.drain_timeout),
+    let (published_per_account, drain) = match &exercised.published {
+        Some(published) if plan.owes_deliveries() => {
+            (published.per_account.clone(), plan.drain_timeout)
+        }
         _ => (Vec::new(), Duration::ZERO),
     };
     run.workers
@@ -347,6 +420,7 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
         .await;
     let patience = plan.drain_timeout + FINISH_GRACE;
     progress.phase("finishing", tenths(patience));
+    let timeline = |_: &Board, elapsed: Duration| tenths(elapsed);
     let finished = run
         .pump(tokio::time::sleep(patience), Board::all_done, timeline)
         .await?;
@@ -381,7 +455,8 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
             },
             at_setup,
             held_by_node,
-            published,
+            published: exercised.published,
+            queried: exercised.queried,
             before,
             set_up,
             held,
@@ -400,6 +475,7 @@ struct Summary {
     at_setup: Snapshot,
     held_by_node: Option<u64>,
     published: Option<Published>,
+    queried: Option<Queried>,
     before: NodeFigures,
     set_up: NodeFigures,
     held: NodeFigures,
@@ -499,6 +575,10 @@ fn report(plan: &Plan, run: &Run<'_>, summary: Summary) -> Report {
         latency_us: LatencyFigures::of(&latency),
         memory,
         churn,
+        rest: summary
+            .queried
+            .as_ref()
+            .map(|queried| RestFigures::of(queried, plan.settings.rest_concurrency)),
         cpu,
         clients,
         node: NodeSamples {

@@ -6,6 +6,7 @@
 //!   process or a child; [`client`]: one websocket client; [`tally`]: what clients count.
 //! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`;
 //!   [`rest_client`]: the HTTP client under it and [`node_probe`] (`/metrics`, `/proc`);
+//!   [`rest_load`]: the rest scenario's queries;
 //!   [`url`]: the node's URLs.
 //! - [`report`]: the JSON report and the summary; [`progress`]: the live display.
 
@@ -19,13 +20,14 @@ pub mod progress;
 pub mod publisher;
 pub mod report;
 pub mod rest_client;
+pub mod rest_load;
 pub mod tally;
 pub mod url;
 pub mod worker;
 
 use std::time::Duration;
 
-pub use args::{LoadgenArgs, Scenario};
+pub use args::{LoadgenArgs, RestQuery, Scenario};
 
 /// Exit statuses of `switchyard loadgen` (also in its `--help`).
 pub mod exit {

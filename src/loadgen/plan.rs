@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use switchyard_actors::account::AccountId;
 
-use super::args::{LoadgenArgs, Scenario};
+use super::args::{LoadgenArgs, RestQuery, Scenario};
 use super::client::Endpoint;
 use super::events::{Template, TemplateError};
 use super::rest_client::RestTarget;
@@ -24,6 +24,8 @@ const MAX_WORKERS: usize = 64;
 const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// Minted tokens outlive any sensible run.
 const MINTED_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Events per second when --rate is not given, for the scenarios that publish by default.
+const DEFAULT_RATE: u32 = 100;
 /// The most source addresses a run spreads over (all of 127.0.0.0/8 but the first and last).
 const MAX_SOURCE_ADDRESSES: u64 = (1 << 24) - 2;
 
@@ -63,6 +65,8 @@ pub struct Plan {
     pub node_pid: Option<u32>,
     pub output: PathBuf,
     pub quiet: bool,
+    /// The rest scenario's queries, cycled over.
+    pub rest_queries: Vec<RestQuery>,
     workers: usize,
     hold: Duration,
     connect_timeout: Duration,
@@ -87,6 +91,8 @@ pub struct Settings {
     pub hold_s: f64,
     pub settle_s: f64,
     pub connect_timeout_s: f64,
+    pub rest_concurrency: usize,
+    pub rest_queries: Vec<RestQuery>,
     pub sockets_per_address: usize,
     pub source_addresses: u32,
     pub workers: usize,
@@ -123,6 +129,12 @@ impl Plan {
                     .then_some(self.hold.as_millis() as u64),
             })
             .collect()
+    }
+
+    /// True when every subscriber is owed every event published for its account until the
+    /// workers are told to finish (not churn, whose clients come and go).
+    pub fn owes_deliveries(&self) -> bool {
+        matches!(self.scenario, Scenario::Fanout | Scenario::Rest)
     }
 
     /// True when the clients run in child processes rather than in this one.
@@ -163,14 +175,29 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
     let hold = duration("hold", &args.hold, false)?;
     let settle = duration("settle", &args.settle, true)?;
     let connect_timeout = duration("connect-timeout", &args.connect_timeout, false)?;
+    let rate = args.rate.unwrap_or(match args.scenario {
+        Scenario::Rest => 0,
+        _ => DEFAULT_RATE,
+    });
     let publishes = match args.scenario {
-        Scenario::Fanout if args.rate == 0 => {
+        Scenario::Fanout if rate == 0 => {
             return Err(bad("rate", "fanout publishes: must be at least 1"));
         }
         Scenario::Fanout => true,
-        Scenario::Churn => args.rate > 0,
+        Scenario::Churn | Scenario::Rest => rate > 0,
         Scenario::Connect | Scenario::Idle => false,
     };
+    if args.rest_concurrency == 0 {
+        return Err(bad("rest-concurrency", "must be at least 1"));
+    }
+    let mut rest_queries = if args.rest_query.is_empty() {
+        RestQuery::ALL.to_vec()
+    } else {
+        args.rest_query.clone()
+    };
+    // A kind named twice is still one kind: cycling over it twice would only skew the mix.
+    let mut seen = std::collections::BTreeSet::new();
+    rest_queries.retain(|kind| seen.insert(*kind));
     let templates = args
         .binding
         .iter()
@@ -238,13 +265,15 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
             first_account: accounts[0].to_string(),
             bindings: args.binding.clone(),
             duration_s: run_length.as_secs_f64(),
-            rate: args.rate,
+            rate,
             batch: args.batch,
             payload_bytes: args.payload_bytes,
             drain_timeout_s: drain_timeout.as_secs_f64(),
             hold_s: hold.as_secs_f64(),
             settle_s: settle.as_secs_f64(),
             connect_timeout_s: connect_timeout.as_secs_f64(),
+            rest_concurrency: args.rest_concurrency,
+            rest_queries: rest_queries.clone(),
             sockets_per_address: args.sockets_per_address,
             source_addresses,
             workers,
@@ -266,6 +295,7 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
         node_pid: args.node_pid,
         output: args.output.clone(),
         quiet: args.quiet,
+        rest_queries,
         workers,
         hold,
         connect_timeout,
@@ -453,6 +483,27 @@ mod tests {
         assert!(!settings.contains(&plan.subscriber_tokens[0]));
         assert_eq!(plan.publish_token, Some(plan.subscriber_tokens[0].clone()));
         assert_eq!(plan_of(&["--scenario", "idle"]).publish_token, None);
+    }
+
+    #[test]
+    fn rest_publishes_only_when_given_a_rate_and_asks_every_kind_by_default() {
+        let quiet = plan_of(&["--scenario", "rest"]);
+        assert_eq!(quiet.settings.rate, 0);
+        assert_eq!(quiet.publish_token, None);
+        assert_eq!(quiet.rest_queries, RestQuery::ALL);
+        assert!(quiet.owes_deliveries());
+        let publishing = plan_of(&["--scenario", "rest", "--rate", "5", "--rest-query", "page"]);
+        assert!(publishing.publish_token.is_some());
+        assert_eq!(publishing.rest_queries, [RestQuery::Page]);
+        assert_eq!(plan_of(&[]).settings.rate, 100);
+        let zero = plan(
+            &args(&["--scenario", "rest", "--rest-concurrency", "0"]),
+            20_000,
+        );
+        assert_eq!(
+            zero.unwrap_err().to_string(),
+            "--rest-concurrency: must be at least 1"
+        );
     }
 
     #[test]

@@ -47,8 +47,9 @@ impl Progress {
         self.bar.set_position(position);
     }
 
-    /// The clients' figures, and events published so far when the run publishes.
-    pub fn show(&self, clients: &Snapshot, published: Option<u64>) {
+    /// The clients' figures, events published so far when the run publishes, and REST queries
+    /// made so far when it queries.
+    pub fn show(&self, clients: &Snapshot, published: Option<u64>, queried: Option<u64>) {
         let mut message = format!("open {}", clients.open);
         if clients.failed > 0 {
             message += &format!(" failed {}", clients.failed);
@@ -58,6 +59,9 @@ impl Progress {
         }
         if let Some(published) = published {
             message += &format!(" | published {published}");
+        }
+        if let Some(queried) = queried {
+            message += &format!(" | queries {queried}");
         }
         if clients.deliveries > 0 {
             let (since, counted) = self.window.get();

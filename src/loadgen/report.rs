@@ -8,9 +8,10 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::args::Scenario;
+use super::args::{RestQuery, Scenario};
 use super::node_probe::NodeFigures;
 use super::plan::Settings;
+use super::rest_load::{Queried, QueryStats};
 use super::tally::Snapshot;
 
 /// Share of the memory a churn added that may stay allocated for the node to count as back.
@@ -30,6 +31,8 @@ pub struct Report {
     pub latency_us: Option<LatencyFigures>,
     pub memory: Option<Memory>,
     pub churn: Option<Churn>,
+    /// The rest scenario's queries.
+    pub rest: Option<RestFigures>,
     pub cpu: Cpu,
     /// The clients' own counters, summed over workers.
     pub clients: Snapshot,
@@ -171,6 +174,89 @@ impl Churn {
     }
 }
 
+/// The rest scenario's queries, per kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestFigures {
+    /// Queries in flight at once, each on its own connection.
+    pub concurrency: usize,
+    pub query_s: f64,
+    pub queries: BTreeMap<RestQuery, QueryFigures>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryFigures {
+    pub requests: u64,
+    pub failed: u64,
+    /// Failed queries by reason: an HTTP status, a transport error or a wrong answer.
+    pub failures: BTreeMap<String, u64>,
+    pub rate_per_s: f64,
+    /// Request to whole answer, in microseconds.
+    pub latency_us: Option<LatencyFigures>,
+}
+
+impl RestFigures {
+    pub fn of(queried: &Queried, concurrency: usize) -> RestFigures {
+        let query_s = queried.elapsed.as_secs_f64();
+        let figures = |stats: &QueryStats| QueryFigures {
+            requests: stats.requests,
+            failed: stats.failed,
+            failures: stats.failures.clone(),
+            rate_per_s: rate(stats.requests, query_s),
+            latency_us: LatencyFigures::of(&stats.latency),
+        };
+        RestFigures {
+            concurrency,
+            query_s,
+            queries: queried
+                .per_query
+                .iter()
+                .map(|(kind, stats)| (*kind, figures(stats)))
+                .collect(),
+        }
+    }
+
+    /// What went wrong, one line per kind of query.
+    fn problems(&self) -> impl Iterator<Item = String> + '_ {
+        self.queries.iter().filter_map(|(kind, q)| {
+            if q.requests == 0 {
+                return Some(format!("rest {}: no query was made", kind.name()));
+            }
+            (q.failed > 0).then(|| {
+                format!(
+                    "rest {}: {} of {} queries failed: {}",
+                    kind.name(),
+                    q.failed,
+                    q.requests,
+                    by_reason(&q.failures)
+                )
+            })
+        })
+    }
+
+    fn write_summary(&self, out: &mut String) {
+        for (kind, q) in &self.queries {
+            let label = format!("rest {}", kind.name());
+            let _ = write!(
+                out,
+                "  {label:<12} {} queries in {:.1} s: {:.1}/s, {} failed",
+                q.requests, self.query_s, q.rate_per_s, q.failed
+            );
+            if let Some(l) = &q.latency_us {
+                let _ = write!(
+                    out,
+                    "; p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+                    micros(l.p50),
+                    micros(l.p90),
+                    micros(l.p99),
+                    micros(l.p999),
+                    micros(l.max)
+                );
+            }
+            out.push('\n');
+        }
+    }
+}
+
 /// Where the machine's CPU went: the node and the load generator share it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cpu {
@@ -207,15 +293,10 @@ impl Report {
         let mut problems = Vec::new();
         let c = &self.connections;
         if c.failed > 0 {
-            let reasons: Vec<String> = c
-                .failures
-                .iter()
-                .map(|(r, n)| format!("{n} × {r}"))
-                .collect();
             problems.push(format!(
                 "{} connections failed: {}",
                 c.failed,
-                reasons.join(", ")
+                by_reason(&c.failures)
             ));
         }
         if c.closed_by_node > 0 {
@@ -242,6 +323,9 @@ impl Report {
                 "the node's socket count did not come back: {:?} before, {:?} after",
                 churn.connections_before, churn.connections_after
             ));
+        }
+        if let Some(rest) = &self.rest {
+            problems.extend(rest.problems());
         }
         self.complete = problems.is_empty();
         self.problems = problems;
@@ -300,7 +384,7 @@ impl Report {
                 "  delivered    {} frames in {:.1} s: {:.0}/s",
                 e.deliveries, e.delivery_s, e.delivery_rate_per_s,
             );
-            if s.scenario == Scenario::Fanout {
+            if s.scenario != Scenario::Churn {
                 let _ = write!(
                     out,
                     "; expected {}, received {}, lost {}, duplicated {}, also via another \
@@ -322,6 +406,9 @@ impl Report {
                 micros(l.max),
                 l.count
             );
+        }
+        if let Some(rest) = &self.rest {
+            rest.write_summary(&mut out);
         }
         if let Some(m) = &self.memory {
             let _ = writeln!(
@@ -375,6 +462,15 @@ impl Report {
         }
         out
     }
+}
+
+/// `3 × reason, 1 × other reason`
+fn by_reason(failures: &BTreeMap<String, u64>) -> String {
+    let reasons: Vec<String> = failures
+        .iter()
+        .map(|(reason, count)| format!("{count} × {reason}"))
+        .collect();
+    reasons.join(", ")
 }
 
 fn micros(us: u64) -> String {

@@ -85,6 +85,11 @@ impl RestClient {
         Ok(self.sender.as_mut().expect("just set"))
     }
 
+    /// Opens the connection now, if it is not open, rather than with the next request.
+    pub async fn open(&mut self) -> Result<(), RestError> {
+        self.connection().await.map(drop)
+    }
+
     /// One request; the status and body, whatever the status.
     pub async fn send(
         &mut self,
@@ -177,7 +182,7 @@ impl RestClient {
 }
 
 /// The envelope's `message` (SPEC 6), or the start of the body when it is not an envelope.
-fn error_message(body: &[u8]) -> String {
+pub fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_string))

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 /// Latencies are kept in microseconds from 1 µs to 10 minutes, to 3 significant figures.
-const LATENCY_MAX_US: u64 = 600_000_000;
+pub const LATENCY_MAX_US: u64 = 600_000_000;
 
 /// Live counters of one worker's clients.
 pub struct Tally {
@@ -86,6 +86,14 @@ impl Tally {
         Latencies::of(&self.latency.lock())
     }
 
+    /// Subscribed sockets per account, now.
+    pub fn subscribed_per_account(&self) -> Vec<u64> {
+        self.subscribed_per_account
+            .iter()
+            .map(|sockets| sockets.load(Relaxed))
+            .collect()
+    }
+
     /// How many stamped deliveries this worker's subscribers should get, given how many events
     /// were published for each account.
     pub fn expected(&self, published_per_account: &[u64]) -> u64 {
@@ -97,7 +105,8 @@ impl Tally {
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+/// An empty latency histogram of the run's bounds.
+pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("constant bounds are valid")
 }
 

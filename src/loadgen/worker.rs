@@ -85,6 +85,8 @@ pub enum FromWorker {
     /// Every client has connected and subscribed, or failed (churn: the slots have started).
     Ready {
         snapshot: Snapshot,
+        /// Sockets subscribed per account (index into the run's accounts).
+        subscribed_per_account: Vec<u64>,
     },
     /// The node answered a subscription with an error: the run's setup is wrong.
     Refused {
@@ -162,7 +164,11 @@ pub async fn run(
         if !ready && (is_churn || shared.settled.load(Relaxed) == shared.spec.count) {
             ready = true;
             let snapshot = shared.tally.snapshot();
-            let _ = reports.send(FromWorker::Ready { snapshot });
+            let subscribed_per_account = shared.tally.subscribed_per_account();
+            let _ = reports.send(FromWorker::Ready {
+                snapshot,
+                subscribed_per_account,
+            });
         }
         tokio::select! {
             _ = progress.tick() => {
