@@ -16,7 +16,6 @@ pub mod config;
 pub mod http;
 pub mod loadgen;
 pub mod node;
-pub mod process_stats;
 pub mod secret;
 pub mod serve;
 pub mod ws;

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::args::Scenario;
 use super::client::{self, ClientError};
 use super::node_probe::{NodeFigures, NodeProbe, ProbeError};
+use super::own_cpu::own_and_children_cpu_seconds;
 use super::plan::Plan;
 use super::progress::Progress;
 use super::publisher::{Published, Publisher};
@@ -24,7 +25,6 @@ use super::rest_client::RestError;
 use super::rest_load::{LearnError, Queried, RestLoad};
 use super::tally::{Latencies, Snapshot};
 use super::worker::{FromWorker, ToWorker, Workers};
-use crate::process_stats;
 
 /// How often the node's memory is sampled while clients are held, for its peak.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -344,7 +344,7 @@ async fn node_when(
 pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenError> {
     let started_at_unix_s = client::unix_micros() / 1_000_000;
     let run_started = Instant::now();
-    let loadgen_cpu_before = process_stats::own_and_children_cpu_seconds();
+    let loadgen_cpu_before = own_and_children_cpu_seconds();
     let mut probe = NodeProbe::new(plan.rest.clone(), plan.node_pid);
     let before = preflight(plan, &mut probe).await?;
     let mut publisher = plan.publish_token.as_ref().map(|token| {
@@ -429,7 +429,7 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     }
     let finished = run.probe.read().await?;
     run.workers.ended(REACH_TIMEOUT).await;
-    let loadgen_cpu_s = process_stats::own_and_children_cpu_seconds() - loadgen_cpu_before;
+    let loadgen_cpu_s = own_and_children_cpu_seconds() - loadgen_cpu_before;
     let after = if plan.scenario == Scenario::Churn {
         progress.phase("settling", tenths(plan.settle));
         tokio::time::sleep(plan.settle).await;

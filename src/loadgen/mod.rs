@@ -15,6 +15,7 @@ pub mod client;
 pub mod coordinator;
 pub mod events;
 pub mod node_probe;
+pub mod own_cpu;
 pub mod plan;
 pub mod progress;
 pub mod publisher;
