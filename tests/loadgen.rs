@@ -302,9 +302,10 @@ async fn idle_reads_the_nodes_memory_from_proc() {
     let before = &report["node"]["before"];
     assert!(before["metrics"]["process_resident_memory_bytes"].is_number());
     assert!(before["metrics"]["process_cpu_seconds_total"].is_number());
-    // With --node-pid, /proc answers for both.
+    // With --node-pid, /proc answers for both. (Not "more than 0 s of CPU": run alone, this test
+    // process may not have used a whole clock tick yet.)
     assert!(n(&before["rss_bytes"]) > 0);
-    assert!(before["cpu_seconds"].as_f64().unwrap() > 0.0);
+    assert!(before["cpu_seconds"].as_f64().unwrap() >= 0.0);
     assert!(report["cpu"]["node_s"].is_number());
     node.assert_clean().await;
 }
