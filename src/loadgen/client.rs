@@ -49,17 +49,12 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
+    pub fn parse(raw: &str) -> Result<Endpoint, String> {
         let what = "a ws:// URL (the load generator does not speak TLS)";
-        let parsed = super::url::parse(url, "ws://", what)?;
-        let url = if parsed.path.is_empty() {
-            format!("{url}/")
-        } else {
-            url.to_string()
-        };
+        let (url, addr) = super::node_url::parse(raw, "ws", what)?;
         Ok(Endpoint {
-            url,
-            addr: parsed.addr,
+            url: url.to_string(),
+            addr,
         })
     }
 }

@@ -7,7 +7,7 @@
 //! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`;
 //!   [`rest_client`]: the HTTP client under it and [`node_probe`] (`/metrics`, `/proc`);
 //!   [`rest_load`]: the rest scenario's queries;
-//!   [`url`]: the node's URLs.
+//!   [`node_url`]: the node's URLs.
 //! - [`report`]: the JSON report and the summary; [`progress`]: the live display.
 
 pub mod args;
@@ -15,6 +15,7 @@ pub mod client;
 pub mod coordinator;
 pub mod events;
 pub mod node_probe;
+pub mod node_url;
 pub mod own_cpu;
 pub mod plan;
 pub mod progress;
@@ -23,7 +24,6 @@ pub mod report;
 pub mod rest_client;
 pub mod rest_load;
 pub mod tally;
-pub mod url;
 pub mod worker;
 
 use std::time::Duration;

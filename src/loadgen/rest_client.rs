@@ -10,6 +10,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use url::Position;
 
 /// How long one request may take before the node is reported as not answering.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,12 +43,13 @@ pub struct RestTarget {
 }
 
 impl RestTarget {
-    pub fn parse(url: &str) -> Result<RestTarget, String> {
-        let parsed = super::url::parse(url, "http://", "an http:// URL")?;
+    pub fn parse(raw: &str) -> Result<RestTarget, String> {
+        let (url, addr) = super::node_url::parse(raw, "http", "an http:// URL")?;
         Ok(RestTarget {
-            addr: parsed.addr,
-            authority: parsed.authority.to_string(),
-            prefix: parsed.path.trim_end_matches('/').to_string(),
+            addr,
+            // What the Host header carries: host and port as given (none when it is the default).
+            authority: url[Position::BeforeHost..Position::AfterPort].to_string(),
+            prefix: url.path().trim_end_matches('/').to_string(),
         })
     }
 }
