@@ -14,7 +14,6 @@ use super::rest_client::RestTarget;
 use super::worker::WorkerSpec;
 use crate::auth::directory::AccountDirectory;
 use crate::auth::token::mint;
-use crate::config::parse_duration;
 
 /// Open files a worker keeps for itself (stdio, the runtime, the REST connection).
 const RESERVED_FILES: u64 = 256;
@@ -143,8 +142,23 @@ impl Plan {
     }
 }
 
+/// A duration flag: a number with a unit (`500ms`, `10s`, `5m`, `1h 30m`: what humantime reads),
+/// or bare whole seconds (`30`), as the node's own duration settings take them.
 fn duration(flag: &'static str, value: &str, allow_zero: bool) -> Result<Duration, PlanError> {
-    parse_duration(value, allow_zero).map_err(|reason| bad(flag, reason))
+    let value = value.trim();
+    let parsed = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(value).map_err(|_| {
+            bad(
+                flag,
+                format!("{value:?} is not a duration (seconds, or a number with a unit: 500ms, 10s, 5m, 1h)"),
+            )
+        })?,
+    };
+    if parsed.is_zero() && !allow_zero {
+        return Err(bad(flag, "must be greater than 0"));
+    }
+    Ok(parsed)
 }
 
 /// Checks `args` for a process allowed `open_file_limit` open files.
@@ -433,6 +447,29 @@ mod tests {
             Command::Loadgen(args) => args,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn durations_take_units_or_bare_seconds() {
+        let ok = |value| duration("d", value, false).unwrap();
+        assert_eq!(ok("10s"), Duration::from_secs(10));
+        assert_eq!(ok("500ms"), Duration::from_millis(500));
+        assert_eq!(ok("1s"), Duration::from_secs(1));
+        assert_eq!(ok("30"), Duration::from_secs(30));
+        assert_eq!(ok("5m"), Duration::from_secs(300));
+        assert_eq!(ok("1h 30m"), Duration::from_secs(5400));
+        assert_eq!(duration("d", "0s", true).unwrap(), Duration::ZERO);
+        assert_eq!(duration("d", "0", true).unwrap(), Duration::ZERO);
+        assert_eq!(
+            duration("d", "0", false).unwrap_err().to_string(),
+            "--d: must be greater than 0"
+        );
+        let soon = duration("duration", "soon", false).unwrap_err().to_string();
+        assert!(
+            soon.starts_with("--duration: \"soon\" is not a duration"),
+            "{soon}"
+        );
+        assert!(duration("d", "s", false).is_err());
     }
 
     #[test]
