@@ -1,7 +1,8 @@
 //! `switchyard loadgen` (SPEC 10): drives websocket clients and published events against a node
 //! and measures what it does with them.
 //!
-//! - [`args`]: the flags; [`plan`]: flags checked and resolved into a run.
+//! - [`args`]: the flags; [`plan`]: flags checked and resolved into a run, with tokens from
+//!   [`credentials`] (implemented by the server, which knows its own files).
 //! - [`coordinator`]: one run, phase by phase; [`worker`]: a share of the clients, in this
 //!   process or a child; [`client`]: one websocket client; [`tally`]: what clients count.
 //! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`;
@@ -13,6 +14,7 @@
 pub mod args;
 pub mod client;
 pub mod coordinator;
+pub mod credentials;
 pub mod events;
 pub mod node_probe;
 pub mod node_url;
@@ -29,6 +31,7 @@ pub mod worker;
 use std::time::Duration;
 
 pub use args::{LoadgenArgs, RestQuery, Scenario};
+pub use credentials::{CredentialError, NodeCredentials};
 
 /// Exit statuses of `switchyard loadgen` (also in its `--help`).
 pub mod exit {
@@ -38,8 +41,8 @@ pub mod exit {
     pub const INCOMPLETE: u8 = 3;
 }
 
-/// Runs the subcommand; the exit status.
-pub fn command(args: &LoadgenArgs) -> u8 {
+/// Runs the subcommand, with tokens minted through `credentials` unless given; the exit status.
+pub fn command(args: &LoadgenArgs, credentials: &dyn NodeCredentials) -> u8 {
     let open_file_limit = raise_open_file_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -51,15 +54,20 @@ pub fn command(args: &LoadgenArgs) -> u8 {
             Err(error) => fail(exit::FAILED, &error),
         }
     } else {
-        coordinate(args, open_file_limit, &runtime)
+        coordinate(args, open_file_limit, credentials, &runtime)
     };
     // A worker's stdin reader may still be blocked in a read: do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
     status
 }
 
-fn coordinate(args: &LoadgenArgs, open_file_limit: u64, runtime: &tokio::runtime::Runtime) -> u8 {
-    let plan = match plan::plan(args, open_file_limit) {
+fn coordinate(
+    args: &LoadgenArgs,
+    open_file_limit: u64,
+    credentials: &dyn NodeCredentials,
+    runtime: &tokio::runtime::Runtime,
+) -> u8 {
+    let plan = match plan::plan(args, open_file_limit, credentials) {
         Ok(plan) => plan,
         Err(error) => return fail(exit::BAD_FLAG, &error),
     };

@@ -9,11 +9,10 @@ use switchyard_actors::account::AccountId;
 
 use super::args::{LoadgenArgs, RestQuery, Scenario};
 use super::client::Endpoint;
+use super::credentials::{CredentialError, NodeCredentials};
 use super::events::{Template, TemplateError};
 use super::rest_client::RestTarget;
 use super::worker::WorkerSpec;
-use crate::auth::directory::AccountDirectory;
-use crate::auth::token::mint;
 
 /// Open files a worker keeps for itself (stdio, the runtime, the REST connection).
 const RESERVED_FILES: u64 = 256;
@@ -161,8 +160,13 @@ fn duration(flag: &'static str, value: &str, allow_zero: bool) -> Result<Duratio
     Ok(parsed)
 }
 
-/// Checks `args` for a process allowed `open_file_limit` open files.
-pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError> {
+/// Checks `args` for a process allowed `open_file_limit` open files; tokens come from
+/// `credentials` unless given.
+pub fn plan(
+    args: &LoadgenArgs,
+    open_file_limit: u64,
+    credentials: &dyn NodeCredentials,
+) -> Result<Plan, PlanError> {
     let endpoint = Endpoint::parse(&args.ws_url).map_err(|r| bad("ws-url", r))?;
     let rest = RestTarget::parse(&args.http_url).map_err(|r| bad("http-url", r))?;
     if args.sockets == 0 {
@@ -266,7 +270,7 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
     };
 
     let (accounts, subscriber_tokens, publish_token, token_source) =
-        tokens_and_accounts(args, publishes)?;
+        tokens_and_accounts(args, publishes, credentials)?;
 
     Ok(Plan {
         settings: Settings {
@@ -319,7 +323,11 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
 type Credentials = (Vec<AccountId>, Vec<String>, Option<String>, String);
 
 /// The subscribers' accounts and tokens, and the publishing token when the run publishes.
-fn tokens_and_accounts(args: &LoadgenArgs, publishes: bool) -> Result<Credentials, PlanError> {
+fn tokens_and_accounts(
+    args: &LoadgenArgs,
+    publishes: bool,
+    credentials: &dyn NodeCredentials,
+) -> Result<Credentials, PlanError> {
     let given_accounts = args
         .account_id
         .iter()
@@ -346,7 +354,7 @@ fn tokens_and_accounts(args: &LoadgenArgs, publishes: bool) -> Result<Credential
         let accounts = if !given_accounts.is_empty() {
             given_accounts
         } else if args.accounts == 1 {
-            vec![account_of_token(token)?]
+            vec![account_of_token(credentials, token)?]
         } else {
             generated_accounts(args.accounts)
         };
@@ -359,42 +367,48 @@ fn tokens_and_accounts(args: &LoadgenArgs, publishes: bool) -> Result<Credential
         ));
     }
 
-    let secret = crate::secret::load(&args.secret_file).map_err(|e| {
-        PlanError::Tokens(format!(
-            "no --token given, and tokens cannot be minted: {e} (pass --token, or --secret-file \
-             with the node's secret)"
-        ))
-    })?;
     let accounts = if given_accounts.is_empty() {
         generated_accounts(args.accounts)
     } else {
         given_accounts
     };
     let minted = |account: &AccountId| {
-        mint(&secret, account, MINTED_TTL).map_err(|e| PlanError::Tokens(e.to_string()))
+        credentials
+            .mint(&args.secret_file, account, MINTED_TTL)
+            .map_err(|e| match e {
+                CredentialError::Secret(e) => PlanError::Tokens(format!(
+                    "no --token given, and tokens cannot be minted: {e} (pass --token, or \
+                     --secret-file with the node's secret)"
+                )),
+                other => PlanError::Tokens(other.to_string()),
+            })
     };
     let tokens = accounts.iter().map(minted).collect::<Result<Vec<_>, _>>()?;
     let publish_token = match (&args.publish_token, publishes) {
         (_, false) => None,
         (Some(token), true) => Some(token.clone()),
-        (None, true) => Some(minted(&publisher_account(&args.accounts_file)?)?),
+        (None, true) => Some(minted(&publisher_account(
+            credentials,
+            &args.accounts_file,
+        )?)?),
     };
     let source = format!("minted from {}", args.secret_file.display());
     Ok((accounts, tokens, publish_token, source))
 }
 
 /// The first superduper account of the node's directory: only such an account may publish.
-fn publisher_account(accounts_file: &std::path::Path) -> Result<AccountId, PlanError> {
-    let directory = AccountDirectory::load(accounts_file).map_err(|e| {
-        PlanError::Tokens(format!(
-            "no account to publish as: {e} (pass --publish-token, or --accounts-file with the \
-             node's directory)"
-        ))
-    })?;
-    directory
-        .superduper_accounts()
-        .first()
-        .map(|a| (*a).clone())
+fn publisher_account(
+    credentials: &dyn NodeCredentials,
+    accounts_file: &std::path::Path,
+) -> Result<AccountId, PlanError> {
+    credentials
+        .first_superduper(accounts_file)
+        .map_err(|e| {
+            PlanError::Tokens(format!(
+                "no account to publish as: {e} (pass --publish-token, or --accounts-file with \
+                 the node's directory)"
+            ))
+        })?
         .ok_or_else(|| {
             PlanError::Tokens(format!(
                 "no superduper account in {} to publish as (pass --publish-token)",
@@ -411,42 +425,42 @@ fn generated_accounts(count: usize) -> Vec<AccountId> {
         .collect()
 }
 
-/// The `account_id` claim of a token, read without checking it (the node checks it).
-fn account_of_token(token: &str) -> Result<AccountId, PlanError> {
-    #[derive(serde::Deserialize)]
-    struct Claims {
-        account_id: String,
-    }
-    jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
-        .ok()
-        .and_then(|claims| AccountId::parse(&claims.account_id).ok())
-        .ok_or_else(|| {
-            bad(
-                "token",
-                "has no readable account_id claim; pass --account-id for the account to \
-                 subscribe to",
-            )
-        })
+/// The account a token claims, read without checking it (the node checks it).
+fn account_of_token(
+    credentials: &dyn NodeCredentials,
+    token: &str,
+) -> Result<AccountId, PlanError> {
+    credentials.account_of(token).ok_or_else(|| {
+        bad(
+            "token",
+            "has no readable account_id claim; pass --account-id for the account to subscribe to",
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::loadgen::credentials::testing::{FakeCredentials, MASTER, token_of};
     use clap::Parser;
 
+    const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: LoadgenArgs,
+    }
+
+    /// The flags of `switchyard loadgen --token T …extra`, T a token of ACCOUNT.
     fn args(extra: &[&str]) -> LoadgenArgs {
-        let token = mint(
-            b"secret",
-            &AccountId::parse("0123456789abcdef0123456789abcdef").unwrap(),
-            MINTED_TTL,
-        )
-        .unwrap();
-        let argv = [&["switchyard", "loadgen", "--token", &token][..], extra].concat();
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Loadgen(args) => args,
-            other => panic!("{other:?}"),
-        }
+        let token = token_of(&AccountId::parse(ACCOUNT).unwrap());
+        let argv = [&["loadgen", "--token", &token][..], extra].concat();
+        Command::try_parse_from(argv).unwrap().args
+    }
+
+    fn plan_with(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError> {
+        plan(args, open_file_limit, &FakeCredentials)
     }
 
     #[test]
@@ -474,7 +488,7 @@ mod tests {
 
     #[test]
     fn clients_split_evenly_over_workers() {
-        let plan = plan(&args(&["-n", "25", "--workers", "3"]), 20_000).unwrap();
+        let plan = plan_with(&args(&["-n", "25", "--workers", "3"]), 20_000).unwrap();
         let specs = plan.worker_specs();
         let shares: Vec<(usize, usize)> = specs.iter().map(|s| (s.first, s.count)).collect();
         assert_eq!(shares, [(0, 9), (9, 9), (18, 7)]);
@@ -483,7 +497,7 @@ mod tests {
 
     #[test]
     fn auto_takes_as_many_workers_as_the_file_limit_needs() {
-        let plan = plan(&args(&["-n", "30000"]), 20_000).unwrap();
+        let plan = plan_with(&args(&["-n", "30000"]), 20_000).unwrap();
         assert_eq!(plan.settings.workers, 2);
         let plan = plan_of(&["-n", "100"]);
         assert_eq!(plan.settings.workers, 1);
@@ -491,7 +505,7 @@ mod tests {
     }
 
     fn plan_of(extra: &[&str]) -> Plan {
-        plan(&args(extra), 20_000).unwrap()
+        plan_with(&args(extra), 20_000).unwrap()
     }
 
     #[test]
@@ -511,10 +525,7 @@ mod tests {
     fn a_token_alone_subscribes_to_its_own_account_and_is_never_in_the_settings() {
         let plan = plan_of(&[]);
         assert_eq!(plan.accounts.len(), 1);
-        assert_eq!(
-            plan.accounts[0].as_str(),
-            "0123456789abcdef0123456789abcdef"
-        );
+        assert_eq!(plan.accounts[0].as_str(), ACCOUNT);
         assert_eq!(plan.settings.tokens, "--token");
         let settings = serde_json::to_string(&plan.settings).unwrap();
         assert!(!settings.contains(&plan.subscriber_tokens[0]));
@@ -533,7 +544,7 @@ mod tests {
         assert!(publishing.publish_token.is_some());
         assert_eq!(publishing.rest_queries, [RestQuery::Page]);
         assert_eq!(plan_of(&[]).settings.rate, 100);
-        let zero = plan(
+        let zero = plan_with(
             &args(&["--scenario", "rest", "--rest-concurrency", "0"]),
             20_000,
         );
@@ -551,6 +562,40 @@ mod tests {
         assert_eq!(
             plan.accounts[0].as_str()[..8],
             plan.accounts[2].as_str()[..8]
+        );
+    }
+
+    #[test]
+    fn without_a_token_each_account_gets_a_minted_one_and_a_superduper_publishes() {
+        let minted = |extra: &[&str]| {
+            let argv = [&["loadgen", "-n", "4", "--accounts", "2"][..], extra].concat();
+            plan_with(&Command::try_parse_from(argv).unwrap().args, 20_000)
+        };
+        let plan = minted(&[]).unwrap();
+        let tokens: Vec<String> = plan.accounts.iter().map(token_of).collect();
+        assert_eq!(plan.subscriber_tokens, tokens);
+        let master = AccountId::parse(MASTER).unwrap();
+        assert_eq!(plan.publish_token, Some(token_of(&master)));
+        assert_eq!(plan.settings.tokens, "minted from .switchyard/secret");
+        let missing = minted(&["--secret-file", "missing"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            missing,
+            "no --token given, and tokens cannot be minted: secret file missing does not exist \
+             (pass --token, or --secret-file with the node's secret)"
+        );
+    }
+
+    #[test]
+    fn a_token_without_a_readable_account_needs_account_id() {
+        let argv = ["loadgen", "--token", "opaque"];
+        let error = plan_with(&Command::try_parse_from(argv).unwrap().args, 20_000);
+        assert!(
+            error
+                .unwrap_err()
+                .to_string()
+                .starts_with("--token: has no readable account_id claim"),
         );
     }
 }
