@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use crate::loadgen::LoadgenArgs;
+pub use switchyard_loadgen::LoadgenArgs;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         },
         Command::Loadgen(args) => {
             let credentials = switchyard::auth::LoadgenCredentials;
-            ExitCode::from(switchyard::loadgen::command(&args, &credentials))
+            ExitCode::from(switchyard_loadgen::command(&args, &credentials))
         }
     }
 }

@@ -9,8 +9,8 @@ use switchyard_actors::account::AccountId;
 
 use super::directory::AccountDirectory;
 use super::token::mint;
-use crate::loadgen::{CredentialError, NodeCredentials};
 use crate::secret;
+use switchyard_loadgen::{CredentialError, NodeCredentials};
 
 /// The server's reading of its secret file, account directory and tokens.
 pub struct LoadgenCredentials;

@@ -336,9 +336,6 @@ mod tests {
         assert_eq!(tally.extra.load(Relaxed), 1);
         assert_eq!(tally.duplicates.load(Relaxed), 1);
         assert_eq!(tally.unstamped.load(Relaxed), 1);
-        assert_eq!(
-            crate::loadgen::tally::Latencies::merge([tally.latencies()]).len(),
-            4
-        );
+        assert_eq!(crate::tally::Latencies::merge([tally.latencies()]).len(), 4);
     }
 }

@@ -1,5 +1,6 @@
-//! `switchyard loadgen` (SPEC 10): drives websocket clients and published events against a node
-//! and measures what it does with them.
+//! `switchyard loadgen` (SPEC 10): drives websocket clients, published events and REST queries
+//! against a node and measures what it does with them. The `switchyard` binary's `loadgen`
+//! subcommand calls [`command`]; this crate depends on no server code.
 //!
 //! - [`args`]: the flags; [`plan`]: flags checked and resolved into a run, with tokens from
 //!   [`credentials`] (implemented by the server, which knows its own files).
@@ -7,8 +8,8 @@
 //!   process or a child; [`client`]: one websocket client; [`tally`]: what clients count.
 //! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`;
 //!   [`rest_client`]: the HTTP client under it and [`node_probe`] (`/metrics`, `/proc`);
-//!   [`rest_load`]: the rest scenario's queries;
-//!   [`node_url`]: the node's URLs.
+//!   [`rest_load`]: the rest scenario's queries; [`node_url`]: the node's URLs; [`own_cpu`]: the
+//!   load generator's own CPU time.
 //! - [`report`]: the JSON report and the summary; [`progress`]: the live display.
 
 pub mod args;

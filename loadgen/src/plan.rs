@@ -441,7 +441,7 @@ fn account_of_token(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loadgen::credentials::testing::{FakeCredentials, MASTER, token_of};
+    use crate::credentials::testing::{FakeCredentials, MASTER, token_of};
     use clap::Parser;
 
     const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
