@@ -47,16 +47,16 @@ pub trait NodeCredentials {
 /// Credentials without a node, for unit tests: a token is `token-of-{account}`, a secret file
 /// named `missing` is missing, and every directory's superduper account is [`testing::MASTER`].
 #[cfg(test)]
-pub mod testing {
+pub(crate) mod testing {
     use super::*;
 
-    pub const MASTER: &str = "5f0c0000000000000000000000000001";
+    pub(crate) const MASTER: &str = "5f0c0000000000000000000000000001";
 
-    pub fn token_of(account: &AccountId) -> String {
+    pub(crate) fn token_of(account: &AccountId) -> String {
         format!("token-of-{account}")
     }
 
-    pub struct FakeCredentials;
+    pub(crate) struct FakeCredentials;
 
     impl NodeCredentials for FakeCredentials {
         fn mint(

@@ -12,34 +12,34 @@
 //!   load generator's own CPU time.
 //! - [`report`]: the JSON report and the summary; [`progress`]: the live display.
 
-pub mod args;
-pub mod client;
-pub mod coordinator;
-pub mod credentials;
-pub mod events;
-pub mod node_probe;
-pub mod node_url;
-pub mod own_cpu;
-pub mod plan;
-pub mod progress;
-pub mod publisher;
-pub mod report;
-pub mod rest_client;
-pub mod rest_load;
-pub mod tally;
-pub mod worker;
+mod args;
+mod client;
+mod coordinator;
+mod credentials;
+mod events;
+mod node_probe;
+mod node_url;
+mod own_cpu;
+mod plan;
+mod progress;
+mod publisher;
+mod report;
+mod rest_client;
+mod rest_load;
+mod tally;
+mod worker;
 
 use std::time::Duration;
 
-pub use args::{LoadgenArgs, RestQuery, Scenario};
-pub use credentials::{CredentialError, NodeCredentials};
+pub use args::LoadgenArgs;
+pub use credentials::{Cause, CredentialError, NodeCredentials};
 
 /// Exit statuses of `switchyard loadgen` (also in its `--help`).
-pub mod exit {
-    pub const COMPLETE: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const BAD_FLAG: u8 = 2;
-    pub const INCOMPLETE: u8 = 3;
+pub(crate) mod exit {
+    pub(crate) const COMPLETE: u8 = 0;
+    pub(crate) const FAILED: u8 = 1;
+    pub(crate) const BAD_FLAG: u8 = 2;
+    pub(crate) const INCOMPLETE: u8 = 3;
 }
 
 /// Runs the subcommand, with tokens minted through `credentials` unless given; the exit status.

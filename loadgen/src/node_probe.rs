@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::rest_client::{RestClient, RestError, RestTarget};
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ProbeError {
+pub(crate) enum ProbeError {
     #[error(transparent)]
     Rest(#[from] RestError),
     #[error("--node-pid {pid}: cannot read /proc/{pid}/stat: {reason}")]
@@ -19,38 +19,38 @@ pub enum ProbeError {
 
 /// The node at one moment.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct NodeFigures {
-    pub rss_bytes: Option<u64>,
-    pub cpu_seconds: Option<f64>,
+pub(crate) struct NodeFigures {
+    pub(crate) rss_bytes: Option<u64>,
+    pub(crate) cpu_seconds: Option<f64>,
     /// Every sample of `/metrics`, by name.
-    pub metrics: BTreeMap<String, f64>,
+    pub(crate) metrics: BTreeMap<String, f64>,
 }
 
 impl NodeFigures {
-    pub fn metric(&self, name: &str) -> Option<u64> {
+    pub(crate) fn metric(&self, name: &str) -> Option<u64> {
         self.metrics.get(name).map(|v| *v as u64)
     }
 
     /// Open websocket sessions, as the node counts them.
-    pub fn connections(&self) -> Option<u64> {
+    pub(crate) fn connections(&self) -> Option<u64> {
         self.metric("switchyard_connections")
     }
 }
 
-pub struct NodeProbe {
+pub(crate) struct NodeProbe {
     rest: RestClient,
     pid: Option<u32>,
 }
 
 impl NodeProbe {
-    pub fn new(target: RestTarget, pid: Option<u32>) -> NodeProbe {
+    pub(crate) fn new(target: RestTarget, pid: Option<u32>) -> NodeProbe {
         NodeProbe {
             rest: RestClient::new(target),
             pid,
         }
     }
 
-    pub async fn read(&mut self) -> Result<NodeFigures, ProbeError> {
+    pub(crate) async fn read(&mut self) -> Result<NodeFigures, ProbeError> {
         let text = self
             .rest
             .expect_success(Method::GET, "/metrics", None, Bytes::new())

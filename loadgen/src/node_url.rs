@@ -7,7 +7,7 @@ use url::Url;
 
 /// `raw` parsed, checked to be of `scheme` (e.g. `"ws"`), and its host resolved (port 80 when it
 /// names none). `what` names the expected kind in errors, e.g. `"a ws:// URL"`.
-pub fn parse(raw: &str, scheme: &str, what: &str) -> Result<(Url, SocketAddr), String> {
+pub(crate) fn parse(raw: &str, scheme: &str, what: &str) -> Result<(Url, SocketAddr), String> {
     let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not {what}: {e}"))?;
     if url.scheme() != scheme {
         return Err(format!("{raw:?} is not {what}"));

@@ -3,7 +3,7 @@
 
 /// User plus system CPU time of this process and of its children that have ended (been reaped),
 /// in seconds.
-pub fn own_and_children_cpu_seconds() -> f64 {
+pub(crate) fn own_and_children_cpu_seconds() -> f64 {
     [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN]
         .into_iter()
         .map(|who| {

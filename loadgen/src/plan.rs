@@ -28,7 +28,7 @@ const DEFAULT_RATE: u32 = 100;
 const MAX_SOURCE_ADDRESSES: u64 = (1 << 24) - 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlanError {
+pub(crate) enum PlanError {
     #[error("--{flag}: {reason}")]
     Flag { flag: &'static str, reason: String },
     #[error(transparent)]
@@ -46,25 +46,25 @@ fn bad(flag: &'static str, reason: impl Into<String>) -> PlanError {
 
 /// A checked run. Tokens are here but never in [`Settings`], which is what the report shows.
 #[derive(Debug, Clone)]
-pub struct Plan {
-    pub settings: Settings,
-    pub scenario: Scenario,
-    pub endpoint: Endpoint,
-    pub rest: RestTarget,
-    pub accounts: Vec<AccountId>,
-    pub templates: Vec<Template>,
-    pub duration: Duration,
-    pub drain_timeout: Duration,
-    pub settle: Duration,
-    pub padding: String,
-    pub subscriber_tokens: Vec<String>,
+pub(crate) struct Plan {
+    pub(crate) settings: Settings,
+    pub(crate) scenario: Scenario,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) rest: RestTarget,
+    pub(crate) accounts: Vec<AccountId>,
+    pub(crate) templates: Vec<Template>,
+    pub(crate) duration: Duration,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) settle: Duration,
+    pub(crate) padding: String,
+    pub(crate) subscriber_tokens: Vec<String>,
     /// Present when the scenario publishes.
-    pub publish_token: Option<String>,
-    pub node_pid: Option<u32>,
-    pub output: PathBuf,
-    pub quiet: bool,
+    pub(crate) publish_token: Option<String>,
+    pub(crate) node_pid: Option<u32>,
+    pub(crate) output: PathBuf,
+    pub(crate) quiet: bool,
     /// The rest scenario's queries, cycled over.
-    pub rest_queries: Vec<RestQuery>,
+    pub(crate) rest_queries: Vec<RestQuery>,
     workers: usize,
     hold: Duration,
     connect_timeout: Duration,
@@ -72,41 +72,41 @@ pub struct Plan {
 
 /// The exact settings of a run, as the JSON report records them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Settings {
-    pub scenario: Scenario,
-    pub ws_url: String,
-    pub http_url: String,
-    pub sockets: usize,
-    pub concurrency: usize,
-    pub accounts: usize,
-    pub first_account: String,
-    pub bindings: Vec<String>,
-    pub duration_s: f64,
-    pub rate: u32,
-    pub batch: u32,
-    pub payload_bytes: usize,
-    pub drain_timeout_s: f64,
-    pub hold_s: f64,
-    pub settle_s: f64,
-    pub connect_timeout_s: f64,
-    pub rest_concurrency: usize,
-    pub rest_queries: Vec<RestQuery>,
-    pub sockets_per_address: usize,
-    pub source_addresses: u32,
-    pub workers: usize,
-    pub open_file_limit: u64,
-    pub node_pid: Option<u32>,
+pub(crate) struct Settings {
+    pub(crate) scenario: Scenario,
+    pub(crate) ws_url: String,
+    pub(crate) http_url: String,
+    pub(crate) sockets: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) accounts: usize,
+    pub(crate) first_account: String,
+    pub(crate) bindings: Vec<String>,
+    pub(crate) duration_s: f64,
+    pub(crate) rate: u32,
+    pub(crate) batch: u32,
+    pub(crate) payload_bytes: usize,
+    pub(crate) drain_timeout_s: f64,
+    pub(crate) hold_s: f64,
+    pub(crate) settle_s: f64,
+    pub(crate) connect_timeout_s: f64,
+    pub(crate) rest_concurrency: usize,
+    pub(crate) rest_queries: Vec<RestQuery>,
+    pub(crate) sockets_per_address: usize,
+    pub(crate) source_addresses: u32,
+    pub(crate) workers: usize,
+    pub(crate) open_file_limit: u64,
+    pub(crate) node_pid: Option<u32>,
     /// Where the tokens came from ("--token", or the file they were minted from).
-    pub tokens: String,
+    pub(crate) tokens: String,
 }
 
 impl Plan {
-    pub fn subscribes(&self) -> bool {
+    pub(crate) fn subscribes(&self) -> bool {
         self.scenario != Scenario::Connect
     }
 
     /// The run's clients, split evenly over its workers.
-    pub fn worker_specs(&self) -> Vec<WorkerSpec> {
+    pub(crate) fn worker_specs(&self) -> Vec<WorkerSpec> {
         let sockets = self.settings.sockets;
         let per_worker = sockets.div_ceil(self.workers);
         (0..self.workers)
@@ -131,12 +131,12 @@ impl Plan {
 
     /// True when every subscriber is owed every event published for its account until the
     /// workers are told to finish (not churn, whose clients come and go).
-    pub fn owes_deliveries(&self) -> bool {
+    pub(crate) fn owes_deliveries(&self) -> bool {
         matches!(self.scenario, Scenario::Fanout | Scenario::Rest)
     }
 
     /// True when the clients run in child processes rather than in this one.
-    pub fn uses_worker_processes(&self) -> bool {
+    pub(crate) fn uses_worker_processes(&self) -> bool {
         self.workers > 1
     }
 }
@@ -162,7 +162,7 @@ fn duration(flag: &'static str, value: &str, allow_zero: bool) -> Result<Duratio
 
 /// Checks `args` for a process allowed `open_file_limit` open files; tokens come from
 /// `credentials` unless given.
-pub fn plan(
+pub(crate) fn plan(
     args: &LoadgenArgs,
     open_file_limit: u64,
     credentials: &dyn NodeCredentials,

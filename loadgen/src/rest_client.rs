@@ -16,7 +16,7 @@ use url::Position;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum RestError {
+pub(crate) enum RestError {
     #[error("cannot reach the node's REST API at {addr}: {reason}; is `switchyard serve` running?")]
     Unreachable { addr: SocketAddr, reason: String },
     #[error("{method} {path}: {reason}")]
@@ -36,14 +36,14 @@ pub enum RestError {
 
 /// Where the REST API is: `http://host:port[/prefix]`.
 #[derive(Debug, Clone)]
-pub struct RestTarget {
-    pub addr: SocketAddr,
+pub(crate) struct RestTarget {
+    pub(crate) addr: SocketAddr,
     authority: String,
     prefix: String,
 }
 
 impl RestTarget {
-    pub fn parse(raw: &str) -> Result<RestTarget, String> {
+    pub(crate) fn parse(raw: &str) -> Result<RestTarget, String> {
         let (url, addr) = super::node_url::parse(raw, "http", "an http:// URL")?;
         Ok(RestTarget {
             addr,
@@ -54,13 +54,13 @@ impl RestTarget {
     }
 }
 
-pub struct RestClient {
+pub(crate) struct RestClient {
     target: RestTarget,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl RestClient {
-    pub fn new(target: RestTarget) -> RestClient {
+    pub(crate) fn new(target: RestTarget) -> RestClient {
         RestClient {
             target,
             sender: None,
@@ -88,12 +88,12 @@ impl RestClient {
     }
 
     /// Opens the connection now, if it is not open, rather than with the next request.
-    pub async fn open(&mut self) -> Result<(), RestError> {
+    pub(crate) async fn open(&mut self) -> Result<(), RestError> {
         self.connection().await.map(drop)
     }
 
     /// One request; the status and body, whatever the status.
-    pub async fn send(
+    pub(crate) async fn send(
         &mut self,
         method: Method,
         path: &str,
@@ -147,7 +147,7 @@ impl RestClient {
     }
 
     /// The body of a successful (2xx) answer; any other status is an error naming it.
-    pub async fn expect_success(
+    pub(crate) async fn expect_success(
         &mut self,
         method: Method,
         path: &str,
@@ -168,7 +168,7 @@ impl RestClient {
     }
 
     /// `POST /v2/events`; the `accepted` count of the answer.
-    pub async fn publish(&mut self, token: &str, body: Bytes) -> Result<u64, RestError> {
+    pub(crate) async fn publish(&mut self, token: &str, body: Bytes) -> Result<u64, RestError> {
         let answer = self
             .expect_success(Method::POST, "/v2/events", Some(token), body)
             .await?;
@@ -184,7 +184,7 @@ impl RestClient {
 }
 
 /// The envelope's `message` (SPEC 6), or the start of the body when it is not an envelope.
-pub fn error_message(body: &[u8]) -> String {
+pub(crate) fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_string))

@@ -22,7 +22,7 @@ use super::rest_client::{RestClient, RestError, RestTarget, error_message};
 use super::tally::{LATENCY_MAX_US, new_histogram};
 
 /// Sockets per page query, as a dashboard pages through a long list.
-pub const PAGE_SIZE: usize = 100;
+pub(crate) const PAGE_SIZE: usize = 100;
 /// After a request that got no answer at all (the node closed or is gone), a pause before the
 /// next, so that a dead node costs the run failures, not a busy loop of reconnects.
 const PAUSE_AFTER_TRANSPORT_ERROR: Duration = Duration::from_millis(100);
@@ -39,13 +39,13 @@ struct AccountSockets {
 
 /// What one query kind did over the phase.
 #[derive(Debug, Clone)]
-pub struct QueryStats {
-    pub requests: u64,
-    pub failed: u64,
+pub(crate) struct QueryStats {
+    pub(crate) requests: u64,
+    pub(crate) failed: u64,
     /// Failed requests by reason: an HTTP status, a transport error or a wrong answer.
-    pub failures: BTreeMap<String, u64>,
+    pub(crate) failures: BTreeMap<String, u64>,
     /// Request to whole answer, in microseconds.
-    pub latency: Histogram<u64>,
+    pub(crate) latency: Histogram<u64>,
 }
 
 impl QueryStats {
@@ -83,24 +83,24 @@ impl QueryStats {
 
 /// What the query phase did, per kind.
 #[derive(Debug, Clone, Default)]
-pub struct Queried {
-    pub per_query: BTreeMap<RestQuery, QueryStats>,
-    pub elapsed: Duration,
+pub(crate) struct Queried {
+    pub(crate) per_query: BTreeMap<RestQuery, QueryStats>,
+    pub(crate) elapsed: Duration,
 }
 
 /// The query phase, ready to run: every account's sockets known.
-pub struct RestLoad {
+pub(crate) struct RestLoad {
     target: RestTarget,
     accounts: Arc<Vec<AccountSockets>>,
     queries: Vec<RestQuery>,
     concurrency: usize,
     /// Requests answered so far, for the progress display.
-    pub sent: Arc<AtomicU64>,
+    pub(crate) sent: Arc<AtomicU64>,
 }
 
 /// Why the query phase could not start.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum LearnError {
+pub(crate) enum LearnError {
     #[error(transparent)]
     Rest(#[from] RestError),
     #[error("GET {path}: unreadable answer: {reason}")]
@@ -141,7 +141,7 @@ impl RestLoad {
     /// Lists each account's sockets once (with the account's own token), to learn the ids that
     /// pages and lookups ask for. `accounts`, `tokens` and `held` are index-aligned with the run's
     /// accounts; a single token serves every account.
-    pub async fn learn(
+    pub(crate) async fn learn(
         target: RestTarget,
         accounts: &[String],
         tokens: &[String],
@@ -186,7 +186,7 @@ impl RestLoad {
     }
 
     /// Keeps `concurrency` queries in flight for `duration`, each on its own connection.
-    pub async fn run(self, duration: Duration) -> Queried {
+    pub(crate) async fn run(self, duration: Duration) -> Queried {
         let started = Instant::now();
         let deadline = started + duration;
         let mut tasks = JoinSet::new();
