@@ -4,7 +4,7 @@
 # process. Figures land in $OUT (target/loadgen): NAME.json (every figure and the settings) and
 # NAME.txt (the summary).
 #
-#   benches/baseline.sh             every measurement (about 8 minutes)
+#   benches/baseline.sh             every measurement (about 10 minutes)
 #   benches/baseline.sh idle-15k    only those named
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,5 +73,12 @@ measure fanout-1k-steady -n 1000 --rate 20 --batch 1 --duration 30s
 measure fanout-1k-max -n 1000 --rate 5000 --batch 10 --duration 20s
 measure fanout-10k-steady -n 10000 --rate 2 --batch 1 --duration 30s
 measure fanout-10k-max -n 10000 --rate 500 --batch 10 --duration 20s
+# REST while the node holds 5,000 sockets of one account: what operators' dashboards ask (the
+# whole list, a page of 100, one socket), alone, then during a steady fan-out, and that fan-out
+# without REST to compare its latency with.
+measure rest-5k --scenario rest -n 5000 --rest-concurrency 4 --duration 20s
+measure rest-5k-fanout --scenario rest -n 5000 --rest-concurrency 4 --duration 20s \
+    --rate 20 --batch 1
+measure fanout-5k-steady -n 5000 --rate 20 --batch 1 --duration 20s
 measure churn-1k -n 1000 --scenario churn --hold 1s --duration 60s --rate 20 --settle 10s \
     --sockets-per-address 500

@@ -9,7 +9,7 @@ use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::config;
-pub use crate::loadgen::LoadgenArgs;
+pub use switchyard_loadgen::LoadgenArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,7 +35,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a token (HS256, signed with the node's secret) for an account.
     Token(TokenArgs),
-    /// Drive load against a node and measure it: connect, idle, fanout or churn.
+    /// Drive load against a node and measure it: connect, idle, fanout, churn or rest.
     ///
     /// Clients are spread over source addresses 127.0.0.x and, when one process's open-file
     /// limit is not enough, over worker processes. Prints a summary and writes every figure and

@@ -7,16 +7,13 @@
 //! - [`http`]: the REST API (warp).
 //! - [`bus`]: where events come from: the embedded bus (and, later, RabbitMQ).
 //! - [`node`]: starts and stops a whole node.
-//! - [`loadgen`]: the load generator, a client of all of the above.
 
 pub mod auth;
 pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod http;
-pub mod loadgen;
 pub mod node;
-pub mod process_stats;
 pub mod secret;
 pub mod serve;
 pub mod ws;

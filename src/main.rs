@@ -31,7 +31,10 @@ fn main() -> ExitCode {
             }
             Err(error) => refuse(&error),
         },
-        Command::Loadgen(args) => ExitCode::from(switchyard::loadgen::command(&args)),
+        Command::Loadgen(args) => {
+            let credentials = switchyard::auth::LoadgenCredentials;
+            ExitCode::from(switchyard_loadgen::command(&args, &credentials))
+        }
     }
 }
 

@@ -302,9 +302,10 @@ async fn idle_reads_the_nodes_memory_from_proc() {
     let before = &report["node"]["before"];
     assert!(before["metrics"]["process_resident_memory_bytes"].is_number());
     assert!(before["metrics"]["process_cpu_seconds_total"].is_number());
-    // With --node-pid, /proc answers for both.
+    // With --node-pid, /proc answers for both. (Not "more than 0 s of CPU": run alone, this test
+    // process may not have used a whole clock tick yet.)
     assert!(n(&before["rss_bytes"]) > 0);
-    assert!(before["cpu_seconds"].as_f64().unwrap() > 0.0);
+    assert!(before["cpu_seconds"].as_f64().unwrap() >= 0.0);
     assert!(report["cpu"]["node_s"].is_number());
     node.assert_clean().await;
 }
@@ -340,6 +341,100 @@ async fn churn_comes_back_to_the_baseline() {
     assert_eq!(n(&churn["connections_after"]), 0);
     assert_eq!(n(&report["connections"]["failed"]), 0);
     assert!(n(&report["connections"]["connected"]) >= n(&churn["cycles"]));
+    node.assert_clean().await;
+}
+
+/// Asserts that every REST query kind was asked and answered right; the figures of each.
+fn assert_every_query_answered(report: &Value) -> Vec<&Value> {
+    let rest = &report["rest"];
+    ["list", "page", "socket"]
+        .iter()
+        .map(|kind| {
+            let figures = &rest["queries"][kind];
+            assert!(n(&figures["requests"]) > 0, "{kind}: {rest}");
+            // A whole list short of one socket, a page past its end or another socket's answer
+            // would each be a failure by reason.
+            assert_eq!(n(&figures["failed"]), 0, "{kind}: {rest}");
+            assert_eq!(figures["failures"], serde_json::json!({}));
+            let latency = &figures["latency_us"];
+            assert_eq!(n(&latency["count"]), n(&figures["requests"]));
+            assert!(n(&latency["p50"]) <= n(&latency["p99"]));
+            assert!(n(&latency["p99"]) <= n(&latency["max"]));
+            figures
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rest_asks_every_kind_of_query_and_every_answer_counts_the_runs_sockets() {
+    let node = TestNode::start().await;
+    let outcome = loadgen(
+        &node,
+        &[
+            "--scenario",
+            "rest",
+            "-n",
+            "30",
+            "--accounts",
+            "2",
+            "--duration",
+            "1s",
+            "--rest-concurrency",
+            "3",
+        ],
+    )
+    .await;
+    let report = outcome.report();
+    assert_eq!(n(&report["connections"]["subscribed"]), 30);
+    assert_eq!(
+        report["settings"]["rest_queries"],
+        serde_json::json!(["list", "page", "socket"])
+    );
+    assert_eq!(report["rest"]["concurrency"], 3);
+    assert_every_query_answered(report);
+    // Without --rate the scenario publishes nothing.
+    assert_eq!(report["settings"]["rate"], 0);
+    assert!(report["events"].is_null() && report["latency_us"].is_null());
+    assert_eq!(report["complete"], true);
+    for kind in ["rest list", "rest page", "rest socket"] {
+        assert!(outcome.stdout.contains(kind), "{}", outcome.stdout);
+    }
+    node.assert_clean().await;
+}
+
+#[tokio::test]
+async fn rest_with_a_rate_reports_the_fan_out_as_fanout_does() {
+    let node = TestNode::start().await;
+    let outcome = loadgen(
+        &node,
+        &[
+            "--scenario",
+            "rest",
+            "-n",
+            "30",
+            "--accounts",
+            "2",
+            "--duration",
+            "1s",
+            "--rate",
+            "20",
+            "--batch",
+            "1",
+        ],
+    )
+    .await;
+    let report = outcome.report();
+    assert_every_query_answered(report);
+    let events = &report["events"];
+    let published = n(&events["published"]);
+    assert!(published > 0, "{events}");
+    // Two accounts of 15 subscribers: every event is owed to 15 sockets.
+    assert_eq!(n(&events["expected"]), 15 * published);
+    assert_eq!(n(&events["received"]), 15 * published);
+    assert_eq!(n(&events["lost"]), 0);
+    assert_eq!(n(&report["latency_us"]["count"]), 15 * published);
+    assert!(outcome.stdout.contains("lost 0"), "{}", outcome.stdout);
+    assert_eq!(report["complete"], true);
     node.assert_clean().await;
 }
 
@@ -428,6 +523,10 @@ async fn bad_flags_are_refused_before_anything_runs() {
             "--duration: \"soon\" is not a duration",
         ),
         (&["--sockets", "0"], "--sockets: must be at least 1"),
+        (
+            &["--scenario", "rest", "--rest-concurrency", "0"],
+            "--rest-concurrency: must be at least 1",
+        ),
         (
             &["--payload-bytes", "2000000"],
             "--payload-bytes: at most 1048576",

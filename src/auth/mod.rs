@@ -1,6 +1,7 @@
 //! Who a token is and who may act on whom (SPEC 2), for the fabric's
 //! [`Authority`](switchyard_actors::authority::Authority).
 
+pub mod credentials;
 pub mod directory;
 pub mod jwt;
 pub mod token;
@@ -12,6 +13,7 @@ use arc_swap::ArcSwap;
 use switchyard_actors::account::AccountId;
 use switchyard_actors::authority::{Authority, TokenError};
 
+pub use credentials::LoadgenCredentials;
 pub use directory::{AccountDirectory, DirectoryError};
 pub use jwt::{InvalidPublicKey, JwtVerifier};
 pub use token::{MintError, TokenCommandError, mint};

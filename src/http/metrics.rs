@@ -4,8 +4,6 @@ use std::fmt::Write;
 
 use switchyard_actors::metrics::Metrics;
 
-use crate::process_stats::{self, Process};
-
 pub fn render(metrics: &Metrics) -> String {
     let gauges = [
         (
@@ -78,14 +76,12 @@ pub fn render(metrics: &Metrics) -> String {
     ];
     let mut text = String::with_capacity(2048);
     // The conventional names, so the load generator and dashboards read them without a pid.
-    if let Ok(bytes) = process_stats::resident_bytes(Process::This) {
+    if let Some((bytes, seconds)) = own_usage() {
         let name = "process_resident_memory_bytes";
         let _ = writeln!(
             text,
             "# HELP {name} Resident memory of the node.\n# TYPE {name} gauge\n{name} {bytes}"
         );
-    }
-    if let Ok(seconds) = process_stats::cpu_seconds(Process::This) {
         let name = "process_cpu_seconds_total";
         let _ = writeln!(
             text,
@@ -106,4 +102,28 @@ pub fn render(metrics: &Metrics) -> String {
         );
     }
     text
+}
+
+/// This process's resident memory in bytes and its user plus system CPU time in seconds, from one
+/// read of `/proc/self/stat`.
+fn own_usage() -> Option<(u64, f64)> {
+    let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
+    let resident = stat.rss * procfs::page_size();
+    let cpu = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
+    Some((resident, cpu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let (resident, cpu) = own_usage().expect("/proc/self/stat");
+        assert!(resident > 0);
+        assert!(cpu >= 0.0);
+        let text = render(&Metrics::default());
+        assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+        assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
+    }
 }

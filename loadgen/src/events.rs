@@ -16,7 +16,7 @@ const PADDING_KEY: &str = "Loadgen-Padding";
 /// … and as clients receive them in `data` after the node normalises the payload (SPEC 5). Every
 /// field is optional so that events of other publishers parse too (and count as unstamped).
 #[derive(Debug, Default, serde::Deserialize)]
-pub struct ReceivedStamp {
+pub(crate) struct ReceivedStamp {
     #[serde(default)]
     loadgen_seq: Option<u64>,
     #[serde(default)]
@@ -27,7 +27,7 @@ pub struct ReceivedStamp {
 
 impl ReceivedStamp {
     /// The stamp, when the event is one of this run's.
-    pub fn complete(&self) -> Option<Stamp> {
+    pub(crate) fn complete(&self) -> Option<Stamp> {
         Some(Stamp {
             seq: self.loadgen_seq?,
             binding: self.loadgen_binding?,
@@ -38,19 +38,19 @@ impl ReceivedStamp {
 
 /// What makes one published event unique and timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     /// Sequence number over the whole run.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Index of the binding the event is published for.
-    pub binding: usize,
+    pub(crate) binding: usize,
     /// Wall-clock microseconds since the Unix epoch at publish: every process of the run reads the
     /// same clock, so receipt minus this is the latency even across worker processes.
-    pub sent_us: u64,
+    pub(crate) sent_us: u64,
 }
 
 /// A client binding with its wildcards resolved to concrete values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Template {
+pub(crate) enum Template {
     Call {
         event: String,
         call_id: Option<String>,
@@ -77,7 +77,7 @@ pub enum Template {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("--binding {binding:?}: cannot publish events for it: {reason}")]
-pub struct TemplateError {
+pub(crate) struct TemplateError {
     binding: String,
     reason: &'static str,
 }
@@ -98,7 +98,7 @@ fn specific(word: &str) -> Option<String> {
 impl Template {
     /// The template for a client binding (SPEC 4). Only the shape is checked here: whether the
     /// node accepts the binding is its own answer to the subscription.
-    pub fn for_binding(binding: &str) -> Result<Template, TemplateError> {
+    pub(crate) fn for_binding(binding: &str) -> Result<Template, TemplateError> {
         let words: Vec<&str> = binding.split('.').collect();
         let refuse = |reason| TemplateError {
             binding: binding.to_string(),
@@ -151,7 +151,7 @@ impl Template {
     }
 
     /// The bus message (`POST /v2/events` body element) for `account`, stamped.
-    pub fn bus_message(&self, account: &AccountId, stamp: Stamp, padding: &str) -> Value {
+    pub(crate) fn bus_message(&self, account: &AccountId, stamp: Stamp, padding: &str) -> Value {
         let id = format!("loadgen-{}", stamp.seq);
         let modb = || account.modb(YearMonth::now());
         let (exchange, routing_key, mut payload) = match self {

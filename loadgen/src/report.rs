@@ -8,89 +8,92 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::args::Scenario;
+use super::args::{RestQuery, Scenario};
 use super::node_probe::NodeFigures;
 use super::plan::Settings;
+use super::rest_load::{Queried, QueryStats};
 use super::tally::Snapshot;
 
 /// Share of the memory a churn added that may stay allocated for the node to count as back.
-pub const CHURN_MEMORY_TOLERANCE: f64 = 0.10;
+pub(crate) const CHURN_MEMORY_TOLERANCE: f64 = 0.10;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub settings: Settings,
-    pub started_at_unix_s: u64,
-    pub elapsed_s: f64,
+pub(crate) struct Report {
+    pub(crate) settings: Settings,
+    pub(crate) started_at_unix_s: u64,
+    pub(crate) elapsed_s: f64,
     /// True when no connection failed, the node closed no socket and no event was lost.
-    pub complete: bool,
-    pub problems: Vec<String>,
-    pub connections: Connections,
-    pub events: Option<Events>,
+    pub(crate) complete: bool,
+    pub(crate) problems: Vec<String>,
+    pub(crate) connections: Connections,
+    pub(crate) events: Option<Events>,
     /// Publish to receipt, in microseconds.
-    pub latency_us: Option<LatencyFigures>,
-    pub memory: Option<Memory>,
-    pub churn: Option<Churn>,
-    pub cpu: Cpu,
+    pub(crate) latency_us: Option<LatencyFigures>,
+    pub(crate) memory: Option<Memory>,
+    pub(crate) churn: Option<Churn>,
+    /// The rest scenario's queries.
+    pub(crate) rest: Option<RestFigures>,
+    pub(crate) cpu: Cpu,
     /// The clients' own counters, summed over workers.
-    pub clients: Snapshot,
-    pub node: NodeSamples,
+    pub(crate) clients: Snapshot,
+    pub(crate) node: NodeSamples,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Connections {
-    pub attempted: u64,
-    pub connected: u64,
-    pub failed: u64,
-    pub failures: BTreeMap<String, u64>,
+pub(crate) struct Connections {
+    pub(crate) attempted: u64,
+    pub(crate) connected: u64,
+    pub(crate) failed: u64,
+    pub(crate) failures: BTreeMap<String, u64>,
     /// From the first connection attempt until every client had connected (and subscribed) or
     /// failed.
-    pub setup_s: f64,
-    pub connect_rate_per_s: f64,
-    pub subscribed: u64,
-    pub subscribe_rate_per_s: f64,
+    pub(crate) setup_s: f64,
+    pub(crate) connect_rate_per_s: f64,
+    pub(crate) subscribed: u64,
+    pub(crate) subscribe_rate_per_s: f64,
     /// The node's `switchyard_connections` once every client was set up.
-    pub held_by_node: Option<u64>,
-    pub closed_by_node: u64,
+    pub(crate) held_by_node: Option<u64>,
+    pub(crate) closed_by_node: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Events {
-    pub target_rate_per_s: u32,
-    pub published: u64,
-    pub batches: u64,
-    pub publish_s: f64,
-    pub publish_rate_per_s: f64,
+pub(crate) struct Events {
+    pub(crate) target_rate_per_s: u32,
+    pub(crate) published: u64,
+    pub(crate) batches: u64,
+    pub(crate) publish_s: f64,
+    pub(crate) publish_rate_per_s: f64,
     /// Event frames the clients received.
-    pub deliveries: u64,
+    pub(crate) deliveries: u64,
     /// From the first publish until the last expected delivery arrived (or the drain gave up).
-    pub delivery_s: f64,
-    pub delivery_rate_per_s: f64,
+    pub(crate) delivery_s: f64,
+    pub(crate) delivery_rate_per_s: f64,
     /// Deliveries the subscribers should get: each published event, once per subscriber of its
     /// account (for the binding it was published for).
-    pub expected: u64,
-    pub received: u64,
-    pub lost: u64,
-    pub duplicates: u64,
+    pub(crate) expected: u64,
+    pub(crate) received: u64,
+    pub(crate) lost: u64,
+    pub(crate) duplicates: u64,
     /// Deliveries for another binding of the socket that also matches the event.
-    pub extra: u64,
+    pub(crate) extra: u64,
     /// Deliveries of events this run did not publish.
-    pub unstamped: u64,
+    pub(crate) unstamped: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LatencyFigures {
-    pub count: u64,
-    pub min: u64,
-    pub mean: f64,
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
+pub(crate) struct LatencyFigures {
+    pub(crate) count: u64,
+    pub(crate) min: u64,
+    pub(crate) mean: f64,
+    pub(crate) p50: u64,
+    pub(crate) p90: u64,
+    pub(crate) p99: u64,
+    pub(crate) p999: u64,
+    pub(crate) max: u64,
 }
 
 impl LatencyFigures {
-    pub fn of(histogram: &Histogram<u64>) -> Option<LatencyFigures> {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> Option<LatencyFigures> {
         (!histogram.is_empty()).then(|| LatencyFigures {
             count: histogram.len(),
             min: histogram.min(),
@@ -105,17 +108,22 @@ impl LatencyFigures {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Memory {
-    pub node_rss_before_bytes: u64,
+pub(crate) struct Memory {
+    pub(crate) node_rss_before_bytes: u64,
     /// While every client was held, at the end of the hold.
-    pub node_rss_held_bytes: u64,
-    pub node_rss_peak_bytes: u64,
-    pub sockets: u64,
-    pub per_socket_bytes: u64,
+    pub(crate) node_rss_held_bytes: u64,
+    pub(crate) node_rss_peak_bytes: u64,
+    pub(crate) sockets: u64,
+    pub(crate) per_socket_bytes: u64,
 }
 
 impl Memory {
-    pub fn of(before: &NodeFigures, held: &NodeFigures, peak: u64, sockets: u64) -> Option<Memory> {
+    pub(crate) fn of(
+        before: &NodeFigures,
+        held: &NodeFigures,
+        peak: u64,
+        sockets: u64,
+    ) -> Option<Memory> {
         let (before, held) = (before.rss_bytes?, held.rss_bytes?);
         Some(Memory {
             node_rss_before_bytes: before,
@@ -128,21 +136,21 @@ impl Memory {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Churn {
-    pub cycles: u64,
-    pub cycles_per_s: f64,
-    pub connections_before: Option<u64>,
-    pub connections_after: Option<u64>,
-    pub sockets_back: bool,
-    pub rss_before_bytes: Option<u64>,
-    pub rss_peak_bytes: Option<u64>,
-    pub rss_after_bytes: Option<u64>,
+pub(crate) struct Churn {
+    pub(crate) cycles: u64,
+    pub(crate) cycles_per_s: f64,
+    pub(crate) connections_before: Option<u64>,
+    pub(crate) connections_after: Option<u64>,
+    pub(crate) sockets_back: bool,
+    pub(crate) rss_before_bytes: Option<u64>,
+    pub(crate) rss_peak_bytes: Option<u64>,
+    pub(crate) rss_after_bytes: Option<u64>,
     /// True when at most [`CHURN_MEMORY_TOLERANCE`] of what the churn added is still held.
-    pub memory_back: Option<bool>,
+    pub(crate) memory_back: Option<bool>,
 }
 
 impl Churn {
-    pub fn of(
+    pub(crate) fn of(
         clients: &Snapshot,
         churn_s: f64,
         before: &NodeFigures,
@@ -171,29 +179,112 @@ impl Churn {
     }
 }
 
+/// The rest scenario's queries, per kind.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RestFigures {
+    /// Queries in flight at once, each on its own connection.
+    pub(crate) concurrency: usize,
+    pub(crate) query_s: f64,
+    pub(crate) queries: BTreeMap<RestQuery, QueryFigures>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct QueryFigures {
+    pub(crate) requests: u64,
+    pub(crate) failed: u64,
+    /// Failed queries by reason: an HTTP status, a transport error or a wrong answer.
+    pub(crate) failures: BTreeMap<String, u64>,
+    pub(crate) rate_per_s: f64,
+    /// Request to whole answer, in microseconds.
+    pub(crate) latency_us: Option<LatencyFigures>,
+}
+
+impl RestFigures {
+    pub(crate) fn of(queried: &Queried, concurrency: usize) -> RestFigures {
+        let query_s = queried.elapsed.as_secs_f64();
+        let figures = |stats: &QueryStats| QueryFigures {
+            requests: stats.requests,
+            failed: stats.failed,
+            failures: stats.failures.clone(),
+            rate_per_s: rate(stats.requests, query_s),
+            latency_us: LatencyFigures::of(&stats.latency),
+        };
+        RestFigures {
+            concurrency,
+            query_s,
+            queries: queried
+                .per_query
+                .iter()
+                .map(|(kind, stats)| (*kind, figures(stats)))
+                .collect(),
+        }
+    }
+
+    /// What went wrong, one line per kind of query.
+    fn problems(&self) -> impl Iterator<Item = String> + '_ {
+        self.queries.iter().filter_map(|(kind, q)| {
+            if q.requests == 0 {
+                return Some(format!("rest {}: no query was made", kind.name()));
+            }
+            (q.failed > 0).then(|| {
+                format!(
+                    "rest {}: {} of {} queries failed: {}",
+                    kind.name(),
+                    q.failed,
+                    q.requests,
+                    by_reason(&q.failures)
+                )
+            })
+        })
+    }
+
+    fn write_summary(&self, out: &mut String) {
+        for (kind, q) in &self.queries {
+            let label = format!("rest {}", kind.name());
+            let _ = write!(
+                out,
+                "  {label:<12} {} queries in {:.1} s: {:.1}/s, {} failed",
+                q.requests, self.query_s, q.rate_per_s, q.failed
+            );
+            if let Some(l) = &q.latency_us {
+                let _ = write!(
+                    out,
+                    "; p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+                    micros(l.p50),
+                    micros(l.p90),
+                    micros(l.p99),
+                    micros(l.p999),
+                    micros(l.max)
+                );
+            }
+            out.push('\n');
+        }
+    }
+}
+
 /// Where the machine's CPU went: the node and the load generator share it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Cpu {
+pub(crate) struct Cpu {
     /// The node, from before the first client connected until the last one left.
-    pub node_s: Option<f64>,
+    pub(crate) node_s: Option<f64>,
     /// The node while events were published and delivered (fanout, churn).
-    pub node_publishing_s: Option<f64>,
+    pub(crate) node_publishing_s: Option<f64>,
     /// `node_publishing_s` per delivery, in microseconds: the node's cost of one delivery.
-    pub node_us_per_delivery: Option<f64>,
+    pub(crate) node_us_per_delivery: Option<f64>,
     /// The load generator and its worker processes, over the whole run.
-    pub loadgen_s: f64,
+    pub(crate) loadgen_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct NodeSamples {
-    pub before: NodeFigures,
+pub(crate) struct NodeSamples {
+    pub(crate) before: NodeFigures,
     /// Once every client was set up (connect) or at the end of the hold or publishing.
-    pub held: NodeFigures,
+    pub(crate) held: NodeFigures,
     /// Churn: after the clients left and the node settled.
-    pub after: Option<NodeFigures>,
+    pub(crate) after: Option<NodeFigures>,
 }
 
-pub fn rate(count: u64, seconds: f64) -> f64 {
+pub(crate) fn rate(count: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {
         count as f64 / seconds
     } else {
@@ -203,19 +294,14 @@ pub fn rate(count: u64, seconds: f64) -> f64 {
 
 impl Report {
     /// Problems found, in the order a reader should look at them; empty for a complete run.
-    pub fn find_problems(&mut self) {
+    pub(crate) fn find_problems(&mut self) {
         let mut problems = Vec::new();
         let c = &self.connections;
         if c.failed > 0 {
-            let reasons: Vec<String> = c
-                .failures
-                .iter()
-                .map(|(r, n)| format!("{n} × {r}"))
-                .collect();
             problems.push(format!(
                 "{} connections failed: {}",
                 c.failed,
-                reasons.join(", ")
+                by_reason(&c.failures)
             ));
         }
         if c.closed_by_node > 0 {
@@ -243,17 +329,20 @@ impl Report {
                 churn.connections_before, churn.connections_after
             ));
         }
+        if let Some(rest) = &self.rest {
+            problems.extend(rest.problems());
+        }
         self.complete = problems.is_empty();
         self.problems = problems;
     }
 
-    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let mut text = serde_json::to_string_pretty(self).expect("plain data serialises");
         text.push('\n');
         std::fs::write(path, text)
     }
 
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let s = &self.settings;
         let mut out = String::new();
         let scenario = serde_json::to_value(s.scenario).expect("an enum serialises");
@@ -300,7 +389,7 @@ impl Report {
                 "  delivered    {} frames in {:.1} s: {:.0}/s",
                 e.deliveries, e.delivery_s, e.delivery_rate_per_s,
             );
-            if s.scenario == Scenario::Fanout {
+            if s.scenario != Scenario::Churn {
                 let _ = write!(
                     out,
                     "; expected {}, received {}, lost {}, duplicated {}, also via another \
@@ -322,6 +411,9 @@ impl Report {
                 micros(l.max),
                 l.count
             );
+        }
+        if let Some(rest) = &self.rest {
+            rest.write_summary(&mut out);
         }
         if let Some(m) = &self.memory {
             let _ = writeln!(
@@ -375,6 +467,15 @@ impl Report {
         }
         out
     }
+}
+
+/// `3 × reason, 1 × other reason`
+fn by_reason(failures: &BTreeMap<String, u64>) -> String {
+    let reasons: Vec<String> = failures
+        .iter()
+        .map(|(reason, count)| format!("{count} × {reason}"))
+        .collect();
+    reasons.join(", ")
 }
 
 fn micros(us: u64) -> String {

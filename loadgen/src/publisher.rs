@@ -14,7 +14,7 @@ use super::client::unix_micros;
 use super::events::{Stamp, Template};
 use super::rest_client::{RestClient, RestError, RestTarget};
 
-pub struct Publisher {
+pub(crate) struct Publisher {
     rest: RestClient,
     token: String,
     accounts: Vec<AccountId>,
@@ -23,22 +23,22 @@ pub struct Publisher {
     batch: u32,
     next_seq: u64,
     /// Events published so far, for the progress display.
-    pub published: Arc<AtomicU64>,
+    pub(crate) published: Arc<AtomicU64>,
 }
 
 /// What a publishing phase did.
 #[derive(Debug, Clone, Default)]
-pub struct Published {
-    pub per_account: Vec<u64>,
-    pub events: u64,
-    pub batches: u64,
-    pub elapsed: Duration,
+pub(crate) struct Published {
+    pub(crate) per_account: Vec<u64>,
+    pub(crate) events: u64,
+    pub(crate) batches: u64,
+    pub(crate) elapsed: Duration,
     /// Why publishing stopped early, if it did.
-    pub error: Option<RestError>,
+    pub(crate) error: Option<RestError>,
 }
 
 impl Publisher {
-    pub fn new(
+    pub(crate) fn new(
         target: RestTarget,
         token: String,
         accounts: Vec<AccountId>,
@@ -59,7 +59,7 @@ impl Publisher {
     }
 
     /// An empty batch: the node checks the token (and that it may publish) and accepts nothing.
-    pub async fn check(&mut self) -> Result<(), RestError> {
+    pub(crate) async fn check(&mut self) -> Result<(), RestError> {
         self.rest
             .publish(&self.token, Bytes::from_static(b"[]"))
             .await
@@ -68,7 +68,7 @@ impl Publisher {
 
     /// Publishes `rate` events per second for `duration`. A batch that cannot keep its slot is
     /// skipped, not sent late in a burst: the achieved rate is what the figures then show.
-    pub async fn run(mut self, rate: u32, duration: Duration) -> Published {
+    pub(crate) async fn run(mut self, rate: u32, duration: Duration) -> Published {
         let period = Duration::from_secs_f64(f64::from(self.batch) / f64::from(rate.max(1)));
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);

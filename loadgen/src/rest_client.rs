@@ -10,12 +10,13 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use url::Position;
 
 /// How long one request may take before the node is reported as not answering.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum RestError {
+pub(crate) enum RestError {
     #[error("cannot reach the node's REST API at {addr}: {reason}; is `switchyard serve` running?")]
     Unreachable { addr: SocketAddr, reason: String },
     #[error("{method} {path}: {reason}")]
@@ -35,30 +36,31 @@ pub enum RestError {
 
 /// Where the REST API is: `http://host:port[/prefix]`.
 #[derive(Debug, Clone)]
-pub struct RestTarget {
-    pub addr: SocketAddr,
+pub(crate) struct RestTarget {
+    pub(crate) addr: SocketAddr,
     authority: String,
     prefix: String,
 }
 
 impl RestTarget {
-    pub fn parse(url: &str) -> Result<RestTarget, String> {
-        let parsed = super::url::parse(url, "http://", "an http:// URL")?;
+    pub(crate) fn parse(raw: &str) -> Result<RestTarget, String> {
+        let (url, addr) = super::node_url::parse(raw, "http", "an http:// URL")?;
         Ok(RestTarget {
-            addr: parsed.addr,
-            authority: parsed.authority.to_string(),
-            prefix: parsed.path.trim_end_matches('/').to_string(),
+            addr,
+            // What the Host header carries: host and port as given (none when it is the default).
+            authority: url[Position::BeforeHost..Position::AfterPort].to_string(),
+            prefix: url.path().trim_end_matches('/').to_string(),
         })
     }
 }
 
-pub struct RestClient {
+pub(crate) struct RestClient {
     target: RestTarget,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl RestClient {
-    pub fn new(target: RestTarget) -> RestClient {
+    pub(crate) fn new(target: RestTarget) -> RestClient {
         RestClient {
             target,
             sender: None,
@@ -85,8 +87,13 @@ impl RestClient {
         Ok(self.sender.as_mut().expect("just set"))
     }
 
+    /// Opens the connection now, if it is not open, rather than with the next request.
+    pub(crate) async fn open(&mut self) -> Result<(), RestError> {
+        self.connection().await.map(drop)
+    }
+
     /// One request; the status and body, whatever the status.
-    pub async fn send(
+    pub(crate) async fn send(
         &mut self,
         method: Method,
         path: &str,
@@ -140,7 +147,7 @@ impl RestClient {
     }
 
     /// The body of a successful (2xx) answer; any other status is an error naming it.
-    pub async fn expect_success(
+    pub(crate) async fn expect_success(
         &mut self,
         method: Method,
         path: &str,
@@ -161,7 +168,7 @@ impl RestClient {
     }
 
     /// `POST /v2/events`; the `accepted` count of the answer.
-    pub async fn publish(&mut self, token: &str, body: Bytes) -> Result<u64, RestError> {
+    pub(crate) async fn publish(&mut self, token: &str, body: Bytes) -> Result<u64, RestError> {
         let answer = self
             .expect_success(Method::POST, "/v2/events", Some(token), body)
             .await?;
@@ -177,7 +184,7 @@ impl RestClient {
 }
 
 /// The envelope's `message` (SPEC 6), or the start of the body when it is not an envelope.
-fn error_message(body: &[u8]) -> String {
+pub(crate) fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_string))

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Scenario {
+pub(crate) enum Scenario {
     /// Open --sockets sockets as fast as the node accepts them; report the rate and failures.
     Connect,
     /// Hold --sockets subscribed sockets for --duration; report the node's memory per socket.
@@ -20,38 +20,75 @@ pub enum Scenario {
     /// --sockets slots that connect, subscribe, receive for --hold and leave, over and over,
     /// for --duration; report whether the node's sockets and memory come back to baseline.
     Churn,
+    /// --sockets subscribers, then for --duration --rest-concurrency REST queries in flight
+    /// (--rest-query); report each kind's rate, latency and failures. With --rate, also
+    /// publishes and reports the fan-out as fanout does.
+    Rest,
+}
+
+/// A REST query of the rest scenario: what an operator's dashboard asks.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RestQuery {
+    /// GET /v2/accounts/{A}/websockets: every socket of an account
+    List,
+    /// GET /v2/accounts/{A}/websockets?page_size=100&start_key={ID}: one page, from a random socket
+    Page,
+    /// GET /v2/accounts/{A}/websockets/{ID}: one random socket
+    Socket,
+}
+
+impl RestQuery {
+    pub(crate) const ALL: [RestQuery; 3] = [RestQuery::List, RestQuery::Page, RestQuery::Socket];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RestQuery::List => "list",
+            RestQuery::Page => "page",
+            RestQuery::Socket => "socket",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 #[command(after_long_help = "\
-Exit status: 0 the run completed with no failed connection and no lost event; 1 the run could \
+Exit status: 0 the run completed with no failed connection, no lost event and no failed query; 1 the run could \
 not be made (node unreachable, token refused, subscription refused, a worker died); 2 a bad flag; \
-3 the run completed but some connections failed or some events were lost.
+3 the run completed but some connections failed, some events were lost or some REST queries \
+failed.
 
 Tokens: with --token, every subscriber uses it (and publishes with it unless --publish-token is \
 given). Without it, tokens are minted from --secret-file: one per subscriber account, and one for \
 the first superduper account of --accounts-file to publish with. Run from a node's directory, the \
-defaults find the files `switchyard serve` created. Tokens never appear in the output.")]
+defaults find the files `switchyard serve` created. The rest scenario queries each account with \
+its subscribers' token. Tokens never appear in the output.
+
+Rest: a first whole list of each account tells the queries its socket ids. Each answer is checked: \
+a whole list must hold exactly the account's sockets of this run, a page the sockets from its \
+start_key on (at most 100), a lookup the socket asked for; a wrong answer counts as a failed query, \
+by reason.")]
 pub struct LoadgenArgs {
     /// What to measure
     #[arg(long, value_enum, default_value_t = Scenario::Fanout)]
-    pub scenario: Scenario,
+    pub(crate) scenario: Scenario,
 
     /// The node's websocket URL
     #[arg(long, value_name = "URL", default_value = "ws://127.0.0.1:5555/")]
-    pub ws_url: String,
+    pub(crate) ws_url: String,
 
-    /// The node's REST base URL (publishing and /metrics)
+    /// The node's REST base URL (publishing, /metrics, the rest scenario's queries)
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8000")]
-    pub http_url: String,
+    pub(crate) http_url: String,
 
     /// Websocket clients to open (churn: clients alive at once)
     #[arg(short = 'n', long, value_name = "N", default_value_t = 1000)]
-    pub sockets: usize,
+    pub(crate) sockets: usize,
 
     /// Handshakes in flight at once, per worker
     #[arg(long, value_name = "N", default_value_t = 256)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
 
     /// Accounts the sockets are spread over, round robin (generated ids)
     #[arg(
@@ -60,58 +97,67 @@ pub struct LoadgenArgs {
         default_value_t = 1,
         conflicts_with = "account_id"
     )]
-    pub accounts: usize,
+    pub(crate) accounts: usize,
 
     /// Use this account instead of generated ones; repeat for several
     #[arg(long, value_name = "ACCOUNT_ID")]
-    pub account_id: Vec<String>,
+    pub(crate) account_id: Vec<String>,
 
     /// Binding every subscriber holds; repeat for several. Events are published for each in turn
     #[arg(long, value_name = "BINDING", default_value = "call.CHANNEL_CREATE.*")]
-    pub binding: Vec<String>,
+    pub(crate) binding: Vec<String>,
 
-    /// How long to hold (idle), publish (fanout) or churn (churn)
+    /// How long to hold (idle), publish (fanout), churn (churn) or query (rest)
     #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub duration: String,
+    pub(crate) duration: String,
 
-    /// Events published per second (fanout: at least 1; churn: 0 publishes nothing)
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub rate: u32,
+    /// Events published per second (fanout: at least 1, default 100; churn: default 100, 0
+    /// publishes nothing; rest: default 0, which publishes nothing)
+    #[arg(long, value_name = "N")]
+    pub(crate) rate: Option<u32>,
 
     /// Events per POST /v2/events
     #[arg(long, value_name = "N", default_value_t = 10)]
-    pub batch: u32,
+    pub(crate) batch: u32,
 
     /// Padding added to each event's payload, to test bigger events
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
-    pub payload_bytes: usize,
+    pub(crate) payload_bytes: usize,
 
     /// Fanout: after the last publish, how long to wait for deliveries still on their way
     #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub drain_timeout: String,
+    pub(crate) drain_timeout: String,
+
+    /// Rest: queries in flight at once, each on a kept-alive connection of its own
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) rest_concurrency: usize,
+
+    /// Rest: the queries to cycle over; repeat for several (default: all three)
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub(crate) rest_query: Vec<RestQuery>,
 
     /// Churn: how long each client stays subscribed before it leaves
     #[arg(long, value_name = "DURATION", default_value = "1s")]
-    pub hold: String,
+    pub(crate) hold: String,
 
     /// Churn: how long to let the node settle before reading its figures again
     #[arg(long, value_name = "DURATION", default_value = "5s")]
-    pub settle: String,
+    pub(crate) settle: String,
 
     /// Give up on one connection (TCP, handshake and subscribe reply) after this long
     #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub connect_timeout: String,
+    pub(crate) connect_timeout: String,
 
     /// Sockets per source address: clients bind to 127.0.0.1, 127.0.0.2, … so that a node's
     /// per-IP limit and the 28k ephemeral ports per address do not cap the run (loopback nodes
     /// only; 0 binds no source address)
     #[arg(long, value_name = "N", default_value_t = 1000)]
-    pub sockets_per_address: usize,
+    pub(crate) sockets_per_address: usize,
 
     /// Worker processes holding the sockets; "auto" uses as many as this process's open-file
     /// limit requires
     #[arg(long, value_name = "N|auto", default_value = "auto")]
-    pub workers: String,
+    pub(crate) workers: String,
 
     /// Token every subscriber uses (default: minted per account from --secret-file)
     #[arg(
@@ -120,35 +166,35 @@ pub struct LoadgenArgs {
         env = "SWITCHYARD_LOADGEN_TOKEN",
         hide_env_values = true
     )]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
 
     /// Token to publish with; must belong to a superduper account (default: --token, or minted
     /// for the first superduper account of --accounts-file)
     #[arg(long, value_name = "JWT", hide_env_values = true)]
-    pub publish_token: Option<String>,
+    pub(crate) publish_token: Option<String>,
 
     /// The node's HS256 secret, to mint tokens when --token is not given
     #[arg(long, value_name = "FILE", default_value = ".switchyard/secret")]
-    pub secret_file: PathBuf,
+    pub(crate) secret_file: PathBuf,
 
     /// The node's account directory, to find a superduper account to publish as
     #[arg(long, value_name = "FILE", default_value = ".switchyard/accounts.json")]
-    pub accounts_file: PathBuf,
+    pub(crate) accounts_file: PathBuf,
 
     /// The node's process id: its memory and CPU time are read from /proc/PID (default: the
     /// process_resident_memory_bytes and process_cpu_seconds_total of its /metrics)
     #[arg(long, value_name = "PID")]
-    pub node_pid: Option<u32>,
+    pub(crate) node_pid: Option<u32>,
 
     /// Where to write every figure and the exact settings as JSON
     #[arg(long, value_name = "FILE", default_value = "loadgen-report.json")]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
 
     /// No progress bar
     #[arg(long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 
     /// Internal: run as a worker process of another loadgen (spec on stdin, figures on stdout)
     #[arg(long, hide = true)]
-    pub worker: bool,
+    pub(crate) worker: bool,
 }

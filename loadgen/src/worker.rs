@@ -27,22 +27,22 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Everything a worker needs. Tokens travel over the child's stdin, never its command line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WorkerSpec {
-    pub ws_url: String,
+pub(crate) struct WorkerSpec {
+    pub(crate) ws_url: String,
     /// Run-wide index of this worker's first client, and how many clients it runs.
-    pub first: usize,
-    pub count: usize,
-    pub accounts: Vec<String>,
+    pub(crate) first: usize,
+    pub(crate) count: usize,
+    pub(crate) accounts: Vec<String>,
     /// One token for every client, or one per account.
-    pub tokens: Vec<String>,
-    pub bindings: Vec<String>,
-    pub subscribe: bool,
+    pub(crate) tokens: Vec<String>,
+    pub(crate) bindings: Vec<String>,
+    pub(crate) subscribe: bool,
     /// Source addresses 127.0.0.1 … 127.0.0.N that clients take in turn; 0 binds none.
-    pub source_addresses: u32,
-    pub concurrency: usize,
-    pub connect_timeout_ms: u64,
+    pub(crate) source_addresses: u32,
+    pub(crate) concurrency: usize,
+    pub(crate) connect_timeout_ms: u64,
     /// Churn: each client leaves after this long and a new one takes its place.
-    pub churn_hold_ms: Option<u64>,
+    pub(crate) churn_hold_ms: Option<u64>,
 }
 
 impl WorkerSpec {
@@ -67,7 +67,7 @@ impl WorkerSpec {
 /// Coordinator → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
-pub enum ToWorker {
+pub(crate) enum ToWorker {
     /// Publishing is over: wait (at most `drain_ms`) for what should still arrive, then leave.
     Finish {
         published_per_account: Vec<u64>,
@@ -78,13 +78,15 @@ pub enum ToWorker {
 /// Worker → coordinator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "report", rename_all = "snake_case")]
-pub enum FromWorker {
+pub(crate) enum FromWorker {
     Progress {
         snapshot: Snapshot,
     },
     /// Every client has connected and subscribed, or failed (churn: the slots have started).
     Ready {
         snapshot: Snapshot,
+        /// Sockets subscribed per account (index into the run's accounts).
+        subscribed_per_account: Vec<u64>,
     },
     /// The node answered a subscription with an error: the run's setup is wrong.
     Refused {
@@ -116,7 +118,7 @@ struct Shared {
 }
 
 /// Runs the worker until it is told to finish (or its coordinator goes away).
-pub async fn run(
+pub(crate) async fn run(
     spec: WorkerSpec,
     mut commands: mpsc::Receiver<ToWorker>,
     reports: mpsc::UnboundedSender<FromWorker>,
@@ -162,7 +164,11 @@ pub async fn run(
         if !ready && (is_churn || shared.settled.load(Relaxed) == shared.spec.count) {
             ready = true;
             let snapshot = shared.tally.snapshot();
-            let _ = reports.send(FromWorker::Ready { snapshot });
+            let subscribed_per_account = shared.tally.subscribed_per_account();
+            let _ = reports.send(FromWorker::Ready {
+                snapshot,
+                subscribed_per_account,
+            });
         }
         tokio::select! {
             _ = progress.tick() => {
@@ -315,16 +321,16 @@ async fn churn(
 }
 
 /// The workers of a run, wherever they run; every report arrives tagged with its worker.
-pub struct Workers {
+pub(crate) struct Workers {
     commands: Vec<mpsc::Sender<ToWorker>>,
-    pub reports: mpsc::UnboundedReceiver<(usize, FromWorker)>,
+    pub(crate) reports: mpsc::UnboundedReceiver<(usize, FromWorker)>,
     /// Each ends when its worker has ended (a child process: exited and been reaped).
     ended: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Workers {
     /// One worker, in this process.
-    pub fn in_process(spec: WorkerSpec) -> Workers {
+    pub(crate) fn in_process(spec: WorkerSpec) -> Workers {
         let (report_tx, reports) = mpsc::unbounded_channel();
         let (command_tx, command_rx) = mpsc::channel(4);
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -344,7 +350,7 @@ impl Workers {
     }
 
     /// One child process per spec, running this same executable as `loadgen --worker`.
-    pub fn processes(specs: Vec<WorkerSpec>) -> Result<Workers, std::io::Error> {
+    pub(crate) fn processes(specs: Vec<WorkerSpec>) -> Result<Workers, std::io::Error> {
         let exe = std::env::current_exe()?;
         let (report_tx, reports) = mpsc::unbounded_channel();
         let mut commands = Vec::new();
@@ -403,22 +409,18 @@ impl Workers {
         })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.commands.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.commands.is_empty()
     }
 
     /// Waits (at most `patience`) for every worker to end: a child's CPU time counts in this
     /// process's `RUSAGE_CHILDREN` only once it has been reaped.
-    pub async fn ended(&mut self, patience: Duration) {
+    pub(crate) async fn ended(&mut self, patience: Duration) {
         let all = futures_util::future::join_all(self.ended.drain(..));
         let _ = tokio::time::timeout(patience, all).await;
     }
 
-    pub async fn tell_all(&self, command: ToWorker) {
+    pub(crate) async fn tell_all(&self, command: ToWorker) {
         for commands in &self.commands {
             let _ = commands.send(command.clone()).await;
         }
@@ -432,7 +434,7 @@ fn json_line<T: Serialize>(value: &T) -> String {
 }
 
 /// The child side of [`Workers::processes`]: spec and commands from stdin, reports to stdout.
-pub async fn serve_stdio() -> Result<(), String> {
+pub(crate) async fn serve_stdio() -> Result<(), String> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let first = lines
         .next_line()

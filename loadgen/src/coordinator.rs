@@ -14,16 +14,17 @@ use tokio::time::Instant;
 use super::args::Scenario;
 use super::client::{self, ClientError};
 use super::node_probe::{NodeFigures, NodeProbe, ProbeError};
+use super::own_cpu::own_and_children_cpu_seconds;
 use super::plan::Plan;
 use super::progress::Progress;
 use super::publisher::{Published, Publisher};
 use super::report::{
-    Churn, Connections, Cpu, Events, LatencyFigures, Memory, NodeSamples, Report, rate,
+    Churn, Connections, Cpu, Events, LatencyFigures, Memory, NodeSamples, Report, RestFigures, rate,
 };
 use super::rest_client::RestError;
+use super::rest_load::{LearnError, Queried, RestLoad};
 use super::tally::{Latencies, Snapshot};
 use super::worker::{FromWorker, ToWorker, Workers};
-use crate::process_stats;
 
 /// How often the node's memory is sampled while clients are held, for its peak.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -32,7 +33,7 @@ const FINISH_GRACE: Duration = Duration::from_secs(30);
 const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
-pub enum LoadgenError {
+pub(crate) enum LoadgenError {
     #[error(
         "cannot reach the node's websocket port at {addr}: {reason}; is `switchyard serve` running?"
     )]
@@ -51,6 +52,10 @@ pub enum LoadgenError {
     PublishRefused(RestError),
     #[error("the publisher stopped: {0}")]
     PublisherStopped(String),
+    #[error("cannot list the run's sockets to query them: {0}")]
+    ListSockets(#[from] LearnError),
+    #[error("the REST queries stopped: {0}")]
+    QueriesStopped(String),
     #[error("cannot start worker processes: {0}")]
     Spawn(std::io::Error),
     #[error("worker {worker}: {message}")]
@@ -59,10 +64,12 @@ pub enum LoadgenError {
     Stuck(Duration),
 }
 
-/// What the workers have said so far.
-struct Board {
+/// What the workers have reported so far: each one's latest counters, whether it is ready, and
+/// its final figures once done.
+struct Reported {
     latest: Vec<Snapshot>,
-    ready: Vec<bool>,
+    /// Once a worker is ready: its sockets subscribed per account.
+    ready: Vec<Option<Vec<u64>>>,
     done: Vec<Option<Done>>,
 }
 
@@ -72,11 +79,11 @@ struct Done {
     drained_ms: u64,
 }
 
-impl Board {
-    fn new(workers: usize) -> Board {
-        Board {
+impl Reported {
+    fn new(workers: usize) -> Reported {
+        Reported {
             latest: vec![Snapshot::default(); workers],
-            ready: vec![false; workers],
+            ready: vec![None; workers],
             done: (0..workers).map(|_| None).collect(),
         }
     }
@@ -90,7 +97,19 @@ impl Board {
     }
 
     fn all_ready(&self) -> bool {
-        self.ready.iter().all(|r| *r)
+        self.ready.iter().all(Option::is_some)
+    }
+
+    /// Sockets subscribed per account, over every ready worker.
+    fn subscribed_per_account(&self) -> Vec<u64> {
+        let mut total: Vec<u64> = Vec::new();
+        for counts in self.ready.iter().flatten() {
+            total.resize(total.len().max(counts.len()), 0);
+            for (sum, count) in total.iter_mut().zip(counts) {
+                *sum += count;
+            }
+        }
+        total
     }
 
     fn all_done(&self) -> bool {
@@ -101,20 +120,32 @@ impl Board {
 struct Run<'a> {
     progress: &'a Progress,
     workers: Workers,
-    board: Board,
+    reported: Reported,
     probe: NodeProbe,
     rss_peak: Option<u64>,
     /// The publisher's running count, for the progress display.
     published: Option<Arc<AtomicU64>>,
+    /// The rest scenario's running count of queries, for the progress display.
+    queried: Option<Arc<AtomicU64>>,
+}
+
+/// What the timed phase of a run did.
+#[derive(Default)]
+struct Exercised {
+    published: Option<Published>,
+    queried: Option<Queried>,
 }
 
 impl Run<'_> {
-    fn take(&mut self, worker: usize, report: FromWorker) -> Result<(), LoadgenError> {
+    fn record(&mut self, worker: usize, report: FromWorker) -> Result<(), LoadgenError> {
         match report {
-            FromWorker::Progress { snapshot } => self.board.latest[worker] = snapshot,
-            FromWorker::Ready { snapshot } => {
-                self.board.latest[worker] = snapshot;
-                self.board.ready[worker] = true;
+            FromWorker::Progress { snapshot } => self.reported.latest[worker] = snapshot,
+            FromWorker::Ready {
+                snapshot,
+                subscribed_per_account,
+            } => {
+                self.reported.latest[worker] = snapshot;
+                self.reported.ready[worker] = Some(subscribed_per_account);
             }
             FromWorker::Refused { reason } => return Err(LoadgenError::Refused(reason)),
             FromWorker::Fatal { message } => return Err(LoadgenError::Worker { worker, message }),
@@ -124,8 +155,8 @@ impl Run<'_> {
                 expected,
                 drained_ms,
             } => {
-                self.board.latest[worker] = snapshot;
-                self.board.done[worker] = Some(Done {
+                self.reported.latest[worker] = snapshot;
+                self.reported.done[worker] = Some(Done {
                     latencies,
                     expected,
                     drained_ms,
@@ -141,19 +172,20 @@ impl Run<'_> {
         }
     }
 
-    /// Takes worker reports, shows progress and samples the node's memory until `until` ends
-    /// (`Some`) or the board satisfies `enough` (`None`).
-    async fn pump<T>(
+    /// Follows the workers' reports (recording them, showing progress, sampling the node's
+    /// memory) until `until` ends (`Some` of its output) or what they reported satisfies
+    /// `enough` (`None`). `position` places the progress bar.
+    async fn follow_workers_until<T>(
         &mut self,
         until: impl Future<Output = T>,
-        enough: impl Fn(&Board) -> bool,
-        position: impl Fn(&Board, Duration) -> u64,
+        enough: impl Fn(&Reported) -> bool,
+        position: impl Fn(&Reported, Duration) -> u64,
     ) -> Result<Option<T>, LoadgenError> {
         let mut until = pin!(until);
         let mut sampling = tokio::time::interval(SAMPLE_EVERY);
         let started = Instant::now();
         loop {
-            if enough(&self.board) {
+            if enough(&self.reported) {
                 return Ok(None);
             }
             tokio::select! {
@@ -165,10 +197,11 @@ impl Run<'_> {
                             message: "every worker stopped reporting".into(),
                         });
                     };
-                    self.take(worker, report)?;
+                    self.record(worker, report)?;
                     let published = self.published.as_ref().map(|p| p.load(Relaxed));
-                    self.progress.show(&self.board.total(), published);
-                    self.progress.set_position(position(&self.board, started.elapsed()));
+                    let queried = self.queried.as_ref().map(|q| q.load(Relaxed));
+                    self.progress.show(&self.reported.total(), published, queried);
+                    self.progress.set_position(position(&self.reported, started.elapsed()));
                 }
                 _ = sampling.tick() => {
                     let figures = self.probe.read().await?;
@@ -176,6 +209,114 @@ impl Run<'_> {
                 }
             }
         }
+    }
+}
+
+impl Run<'_> {
+    /// The timed phase: holds, publishes, churns or queries for the plan's duration (connect has
+    /// none). The publisher and the queries run side by side when the plan has both.
+    async fn exercise(
+        &mut self,
+        plan: &Plan,
+        publisher: Option<Publisher>,
+    ) -> Result<Exercised, LoadgenError> {
+        let timed = plan.duration;
+        let name = match plan.scenario {
+            Scenario::Connect => return Ok(Exercised::default()),
+            Scenario::Idle => "holding",
+            Scenario::Fanout => "publishing",
+            Scenario::Churn => "churning",
+            Scenario::Rest => "querying",
+        };
+        let queries = match plan.scenario {
+            Scenario::Rest => Some(self.learn_sockets(plan).await?),
+            _ => None,
+        };
+        self.queried = queries.as_ref().map(|q| q.sent.clone());
+        self.progress.phase(name, tenths(timed));
+        let rate = plan.settings.rate;
+        let publishing = publisher.map(|p| tokio::spawn(p.run(rate, timed)));
+        let querying = queries.map(|q| tokio::spawn(q.run(timed)));
+        // Idle, and churn without publishing, have no task: the phase is the duration itself.
+        let phase_over = tokio::time::sleep(timed);
+        let phase = async {
+            let published = match publishing {
+                Some(task) => Some(published(task.await)?),
+                None => None,
+            };
+            let queried = match querying {
+                Some(task) => Some(
+                    task.await
+                        .map_err(|e| LoadgenError::QueriesStopped(e.to_string()))?,
+                ),
+                None => None,
+            };
+            phase_over.await;
+            Ok(Exercised { published, queried })
+        };
+        let timeline = |_: &Reported, elapsed: Duration| tenths(elapsed);
+        self.follow_workers_until(phase, |_| false, timeline)
+            .await?
+            .expect("only the phase ends this wait")
+    }
+
+    /// Tells the workers to finish and waits until they have: they first wait (at most the drain
+    /// timeout) for the deliveries still owed, then leave. Churn clients come and go: nobody waits
+    /// for what a client that already left would have received.
+    async fn finish_workers(
+        &mut self,
+        plan: &Plan,
+        published: Option<&Published>,
+    ) -> Result<(), LoadgenError> {
+        let (published_per_account, drain) = match published {
+            Some(published) if plan.owes_deliveries() => {
+                (published.per_account.clone(), plan.drain_timeout)
+            }
+            _ => (Vec::new(), Duration::ZERO),
+        };
+        self.workers
+            .tell_all(ToWorker::Finish {
+                published_per_account,
+                drain_ms: drain.as_millis() as u64,
+            })
+            .await;
+        let patience = plan.drain_timeout + FINISH_GRACE;
+        self.progress.phase("finishing", tenths(patience));
+        let timeline = |_: &Reported, elapsed: Duration| tenths(elapsed);
+        let gave_up = self
+            .follow_workers_until(tokio::time::sleep(patience), Reported::all_done, timeline)
+            .await?;
+        match gave_up {
+            Some(()) => Err(LoadgenError::Stuck(patience)),
+            None => Ok(()),
+        }
+    }
+
+    /// The rest scenario's queries, once a first list of each account has told them the ids of
+    /// its sockets.
+    async fn learn_sockets(&self, plan: &Plan) -> Result<RestLoad, LoadgenError> {
+        let accounts: Vec<String> = plan.accounts.iter().map(|a| a.to_string()).collect();
+        let held = self.reported.subscribed_per_account();
+        let queries = RestLoad::learn(
+            plan.rest.clone(),
+            &accounts,
+            &plan.subscriber_tokens,
+            &held,
+            plan.rest_queries.clone(),
+            plan.settings.rest_concurrency,
+        );
+        Ok(queries.await?)
+    }
+}
+
+/// What the publisher did, or why it stopped short.
+fn published(
+    outcome: Result<Published, tokio::task::JoinError>,
+) -> Result<Published, LoadgenError> {
+    let outcome = outcome.map_err(|e| LoadgenError::PublisherStopped(e.to_string()))?;
+    match outcome.error {
+        Some(error) => Err(LoadgenError::Publish(error)),
+        None => Ok(outcome),
     }
 }
 
@@ -234,128 +375,51 @@ async fn node_when(
     }
 }
 
-pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenError> {
+pub(crate) async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenError> {
     let started_at_unix_s = client::unix_micros() / 1_000_000;
     let run_started = Instant::now();
-    let loadgen_cpu_before = process_stats::own_and_children_cpu_seconds();
+    let loadgen_cpu_before = own_and_children_cpu_seconds();
     let mut probe = NodeProbe::new(plan.rest.clone(), plan.node_pid);
     let before = preflight(plan, &mut probe).await?;
-    let mut publisher = plan.publish_token.as_ref().map(|token| {
-        Publisher::new(
-            plan.rest.clone(),
-            token.clone(),
-            plan.accounts.clone(),
-            plan.templates.clone(),
-            plan.padding.clone(),
-            plan.settings.batch,
-        )
-    });
-    if let Some(publisher) = &mut publisher {
-        publisher.check().await.map_err(|error| match error {
-            RestError::Status { status, .. } if status == 401 || status == 403 => {
-                LoadgenError::PublishRefused(error)
-            }
-            other => LoadgenError::Publish(other),
-        })?;
-    }
-
-    let mut specs = plan.worker_specs();
-    let workers = if plan.uses_worker_processes() {
-        Workers::processes(specs).map_err(LoadgenError::Spawn)?
-    } else {
-        Workers::in_process(specs.remove(0))
-    };
+    let publisher = checked_publisher(plan).await?;
+    let workers = start_workers(plan)?;
     let mut run = Run {
         progress,
-        board: Board::new(workers.len()),
+        reported: Reported::new(workers.len()),
         workers,
         probe,
         rss_peak: before.rss_bytes,
         published: publisher.as_ref().map(|p| p.published.clone()),
+        queried: None,
     };
 
     // Set up every client.
     let setup_started = Instant::now();
     let sockets = plan.settings.sockets as u64;
     progress.phase("connecting", sockets);
-    run.pump(std::future::pending::<()>(), Board::all_ready, |b, _| {
+    run.follow_workers_until(std::future::pending::<()>(), Reported::all_ready, |b, _| {
         b.total().attempted
     })
     .await?;
     let setup_s = setup_started.elapsed().as_secs_f64();
-    let at_setup = run.board.total();
+    let at_setup = run.reported.total();
     let expected = before.connections().unwrap_or(0) + at_setup.open;
     let set_up = node_when(&mut run.probe, |connections| connections >= expected).await?;
     let mut held = set_up.clone();
 
-    // Hold, publish or churn.
-    let timed = plan.duration;
-    let timeline = move |_: &Board, elapsed: Duration| tenths(elapsed);
-    let mut published = None;
-    match plan.scenario {
-        Scenario::Connect => {}
-        Scenario::Idle => {
-            progress.phase("holding", tenths(timed));
-            run.pump(tokio::time::sleep(timed), |_| false, timeline)
-                .await?;
-        }
-        Scenario::Fanout | Scenario::Churn => {
-            let name = if plan.scenario == Scenario::Churn {
-                "churning"
-            } else {
-                "publishing"
-            };
-            progress.phase(name, tenths(timed));
-            match publisher {
-                Some(publisher) => {
-                    let rate = plan.settings.rate;
-                    let task = tokio::spawn(publisher.run(rate, timed));
-                    let outcome: Published = run
-                        .pump(task, |_| false, timeline)
-                        .await?
-                        .expect("only the task ends this wait")
-                        .map_err(|e| LoadgenError::PublisherStopped(e.to_string()))?;
-                    if let Some(error) = outcome.error {
-                        return Err(LoadgenError::Publish(error));
-                    }
-                    published = Some(outcome);
-                }
-                None => {
-                    run.pump(tokio::time::sleep(timed), |_| false, timeline)
-                        .await?;
-                }
-            }
-        }
-    }
+    // Hold, publish, churn or query.
+    let exercised = run.exercise(plan, publisher).await?;
     if plan.scenario != Scenario::Connect {
         held = run.probe.read().await?;
         run.note_peak(&held);
     }
     let held_by_node = held.connections();
 
-    // Let the workers drain and leave. Churn clients come and go: nobody waits for what a
-    // client that already left would have received.
-    let (published_per_account, drain) = match (&published, plan.scenario) {
-        (Some(published), Scenario::Fanout) => (published.per_account.clone(), plan.drain_timeout),
-        _ => (Vec::new(), Duration::ZERO),
-    };
-    run.workers
-        .tell_all(ToWorker::Finish {
-            published_per_account,
-            drain_ms: drain.as_millis() as u64,
-        })
-        .await;
-    let patience = plan.drain_timeout + FINISH_GRACE;
-    progress.phase("finishing", tenths(patience));
-    let finished = run
-        .pump(tokio::time::sleep(patience), Board::all_done, timeline)
+    run.finish_workers(plan, exercised.published.as_ref())
         .await?;
-    if finished.is_some() {
-        return Err(LoadgenError::Stuck(patience));
-    }
     let finished = run.probe.read().await?;
     run.workers.ended(REACH_TIMEOUT).await;
-    let loadgen_cpu_s = process_stats::own_and_children_cpu_seconds() - loadgen_cpu_before;
+    let loadgen_cpu_s = own_and_children_cpu_seconds() - loadgen_cpu_before;
     let after = if plan.scenario == Scenario::Churn {
         progress.phase("settling", tenths(plan.settle));
         tokio::time::sleep(plan.settle).await;
@@ -370,7 +434,7 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     Ok(report(
         plan,
         &run,
-        Summary {
+        Gathered {
             started_at_unix_s,
             elapsed: run_started.elapsed(),
             // Churn never finishes setting up: its clients connect all along.
@@ -381,7 +445,8 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
             },
             at_setup,
             held_by_node,
-            published,
+            published: exercised.published,
+            queried: exercised.queried,
             before,
             set_up,
             held,
@@ -392,14 +457,47 @@ pub async fn run(plan: &Plan, progress: &Progress) -> Result<Report, LoadgenErro
     ))
 }
 
+/// The publisher of a run that publishes, once the node has accepted its token.
+async fn checked_publisher(plan: &Plan) -> Result<Option<Publisher>, LoadgenError> {
+    let Some(token) = &plan.publish_token else {
+        return Ok(None);
+    };
+    let mut publisher = Publisher::new(
+        plan.rest.clone(),
+        token.clone(),
+        plan.accounts.clone(),
+        plan.templates.clone(),
+        plan.padding.clone(),
+        plan.settings.batch,
+    );
+    publisher.check().await.map_err(|error| match error {
+        RestError::Status { status, .. } if status == 401 || status == 403 => {
+            LoadgenError::PublishRefused(error)
+        }
+        other => LoadgenError::Publish(other),
+    })?;
+    Ok(Some(publisher))
+}
+
+/// The run's workers: in this process, or one child process each.
+fn start_workers(plan: &Plan) -> Result<Workers, LoadgenError> {
+    let mut specs = plan.worker_specs();
+    if plan.uses_worker_processes() {
+        Workers::processes(specs).map_err(LoadgenError::Spawn)
+    } else {
+        Ok(Workers::in_process(specs.remove(0)))
+    }
+}
+
 /// The figures `run` gathered along the way.
-struct Summary {
+struct Gathered {
     started_at_unix_s: u64,
     elapsed: Duration,
     setup_s: f64,
     at_setup: Snapshot,
     held_by_node: Option<u64>,
     published: Option<Published>,
+    queried: Option<Queried>,
     before: NodeFigures,
     set_up: NodeFigures,
     held: NodeFigures,
@@ -409,29 +507,29 @@ struct Summary {
     loadgen_cpu_s: f64,
 }
 
-fn report(plan: &Plan, run: &Run<'_>, summary: Summary) -> Report {
-    let clients = run.board.total();
-    let done: Vec<&Done> = run.board.done.iter().flatten().collect();
+fn report(plan: &Plan, run: &Run<'_>, gathered: Gathered) -> Report {
+    let clients = run.reported.total();
+    let done: Vec<&Done> = run.reported.done.iter().flatten().collect();
     let latency = Latencies::merge(done.iter().map(|d| d.latencies.clone()));
     // Churn clients connect all through the run: rates are over all of it.
     let at_setup = if plan.scenario == Scenario::Churn {
         &clients
     } else {
-        &summary.at_setup
+        &gathered.at_setup
     };
     let connections = Connections {
         attempted: clients.attempted,
         connected: clients.connected,
         failed: clients.failed,
         failures: clients.failures.clone(),
-        setup_s: summary.setup_s,
-        connect_rate_per_s: rate(at_setup.connected, summary.setup_s),
+        setup_s: gathered.setup_s,
+        connect_rate_per_s: rate(at_setup.connected, gathered.setup_s),
         subscribed: clients.subscribed,
-        subscribe_rate_per_s: rate(at_setup.subscribed, summary.setup_s),
-        held_by_node: summary.held_by_node,
+        subscribe_rate_per_s: rate(at_setup.subscribed, gathered.setup_s),
+        held_by_node: gathered.held_by_node,
         closed_by_node: clients.closed_by_node,
     };
-    let events = summary.published.as_ref().map(|published| {
+    let events = gathered.published.as_ref().map(|published| {
         let publish_s = published.elapsed.as_secs_f64();
         let drained_s = done.iter().map(|d| d.drained_ms).max().unwrap_or(0) as f64 / 1e3;
         let expected = done.iter().map(|d| d.expected).sum::<u64>();
@@ -457,41 +555,41 @@ fn report(plan: &Plan, run: &Run<'_>, summary: Summary) -> Report {
     let memory = match plan.scenario {
         Scenario::Churn => None,
         _ => Memory::of(
-            &summary.before,
-            &summary.held,
+            &gathered.before,
+            &gathered.held,
             run.rss_peak.unwrap_or(0),
             at_setup.connected,
         ),
     };
-    let churn = summary.after.as_ref().map(|after| {
+    let churn = gathered.after.as_ref().map(|after| {
         Churn::of(
             &clients,
             plan.duration.as_secs_f64(),
-            &summary.before,
+            &gathered.before,
             after,
             run.rss_peak,
         )
     });
     let cpu_between =
         |from: &NodeFigures, to: &NodeFigures| Some(to.cpu_seconds? - from.cpu_seconds?);
-    let node_publishing_s = summary
+    let node_publishing_s = gathered
         .published
         .as_ref()
-        .and_then(|_| cpu_between(&summary.set_up, &summary.finished));
+        .and_then(|_| cpu_between(&gathered.set_up, &gathered.finished));
     // Churn's CPU also pays for its connections: only fanout's is the cost of deliveries.
     let delivering_s = node_publishing_s.filter(|_| plan.scenario == Scenario::Fanout);
     let cpu = Cpu {
-        node_s: cpu_between(&summary.before, &summary.finished),
+        node_s: cpu_between(&gathered.before, &gathered.finished),
         node_publishing_s,
         node_us_per_delivery: delivering_s
             .filter(|_| clients.deliveries > 0)
             .map(|s| s * 1e6 / clients.deliveries as f64),
-        loadgen_s: summary.loadgen_cpu_s,
+        loadgen_s: gathered.loadgen_cpu_s,
     };
     let mut report = Report {
         settings: plan.settings.clone(),
-        started_at_unix_s: summary.started_at_unix_s,
-        elapsed_s: summary.elapsed.as_secs_f64(),
+        started_at_unix_s: gathered.started_at_unix_s,
+        elapsed_s: gathered.elapsed.as_secs_f64(),
         complete: false,
         problems: Vec::new(),
         connections,
@@ -499,12 +597,16 @@ fn report(plan: &Plan, run: &Run<'_>, summary: Summary) -> Report {
         latency_us: LatencyFigures::of(&latency),
         memory,
         churn,
+        rest: gathered
+            .queried
+            .as_ref()
+            .map(|queried| RestFigures::of(queried, plan.settings.rest_concurrency)),
         cpu,
         clients,
         node: NodeSamples {
-            before: summary.before,
-            held: summary.held,
-            after: summary.after,
+            before: gathered.before,
+            held: gathered.held,
+            after: gathered.after,
         },
     };
     report.find_problems();

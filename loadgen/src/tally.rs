@@ -9,30 +9,30 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 /// Latencies are kept in microseconds from 1 µs to 10 minutes, to 3 significant figures.
-const LATENCY_MAX_US: u64 = 600_000_000;
+pub(crate) const LATENCY_MAX_US: u64 = 600_000_000;
 
 /// Live counters of one worker's clients.
-pub struct Tally {
-    pub attempted: AtomicU64,
-    pub connected: AtomicU64,
-    pub failed: AtomicU64,
-    pub subscribed: AtomicU64,
-    pub open: AtomicU64,
-    pub closed_by_node: AtomicU64,
-    pub deliveries: AtomicU64,
-    pub received: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub extra: AtomicU64,
-    pub unstamped: AtomicU64,
-    pub cycles: AtomicU64,
+pub(crate) struct Tally {
+    pub(crate) attempted: AtomicU64,
+    pub(crate) connected: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) subscribed: AtomicU64,
+    pub(crate) open: AtomicU64,
+    pub(crate) closed_by_node: AtomicU64,
+    pub(crate) deliveries: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) extra: AtomicU64,
+    pub(crate) unstamped: AtomicU64,
+    pub(crate) cycles: AtomicU64,
     /// Subscribed sockets per account (index into the run's accounts): what each should receive.
-    pub subscribed_per_account: Vec<AtomicU64>,
+    pub(crate) subscribed_per_account: Vec<AtomicU64>,
     failures: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<Histogram<u64>>,
 }
 
 impl Tally {
-    pub fn new(accounts: usize) -> Tally {
+    pub(crate) fn new(accounts: usize) -> Tally {
         Tally {
             attempted: AtomicU64::new(0),
             connected: AtomicU64::new(0),
@@ -53,18 +53,18 @@ impl Tally {
     }
 
     /// A client that could not connect or subscribe, counted under its reason.
-    pub fn fail(&self, reason: String) {
+    pub(crate) fn fail(&self, reason: String) {
         self.failed.fetch_add(1, Relaxed);
         *self.failures.lock().entry(reason).or_default() += 1;
     }
 
-    pub fn record_latency(&self, micros: u64) {
+    pub(crate) fn record_latency(&self, micros: u64) {
         self.latency
             .lock()
             .saturating_record(micros.clamp(1, LATENCY_MAX_US));
     }
 
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
             attempted: self.attempted.load(Relaxed),
             connected: self.connected.load(Relaxed),
@@ -82,13 +82,21 @@ impl Tally {
         }
     }
 
-    pub fn latencies(&self) -> Latencies {
+    pub(crate) fn latencies(&self) -> Latencies {
         Latencies::of(&self.latency.lock())
+    }
+
+    /// Subscribed sockets per account, now.
+    pub(crate) fn subscribed_per_account(&self) -> Vec<u64> {
+        self.subscribed_per_account
+            .iter()
+            .map(|sockets| sockets.load(Relaxed))
+            .collect()
     }
 
     /// How many stamped deliveries this worker's subscribers should get, given how many events
     /// were published for each account.
-    pub fn expected(&self, published_per_account: &[u64]) -> u64 {
+    pub(crate) fn expected(&self, published_per_account: &[u64]) -> u64 {
         self.subscribed_per_account
             .iter()
             .zip(published_per_account)
@@ -97,42 +105,43 @@ impl Tally {
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+/// An empty latency histogram of the run's bounds.
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("constant bounds are valid")
 }
 
 /// One worker's counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// Connections tried (churn: every cycle's).
-    pub attempted: u64,
+    pub(crate) attempted: u64,
     /// Websocket handshakes completed.
-    pub connected: u64,
+    pub(crate) connected: u64,
     /// Connections or subscriptions that failed, by reason in `failures`.
-    pub failed: u64,
-    pub failures: BTreeMap<String, u64>,
+    pub(crate) failed: u64,
+    pub(crate) failures: BTreeMap<String, u64>,
     /// Subscriptions the node confirmed.
-    pub subscribed: u64,
+    pub(crate) subscribed: u64,
     /// Sockets open now.
-    pub open: u64,
+    pub(crate) open: u64,
     /// Sockets the node closed while the run still held them.
-    pub closed_by_node: u64,
+    pub(crate) closed_by_node: u64,
     /// Event frames received.
-    pub deliveries: u64,
+    pub(crate) deliveries: u64,
     /// Events received for the binding they were published for, each once, in order.
-    pub received: u64,
+    pub(crate) received: u64,
     /// Events received again, or out of publish order, for the same binding.
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
     /// Events received for another binding of the socket that also matches them.
-    pub extra: u64,
+    pub(crate) extra: u64,
     /// Events without this run's stamp (published by someone else).
-    pub unstamped: u64,
+    pub(crate) unstamped: u64,
     /// Churn: connect-subscribe-hold-leave cycles completed.
-    pub cycles: u64,
+    pub(crate) cycles: u64,
 }
 
 impl Snapshot {
-    pub fn add(&mut self, other: &Snapshot) {
+    pub(crate) fn add(&mut self, other: &Snapshot) {
         self.attempted += other.attempted;
         self.connected += other.connected;
         self.failed += other.failed;
@@ -153,7 +162,7 @@ impl Snapshot {
 
 /// A latency histogram as (value in µs, count) pairs: what crosses a process boundary.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Latencies(Vec<(u64, u64)>);
+pub(crate) struct Latencies(Vec<(u64, u64)>);
 
 impl Latencies {
     fn of(histogram: &Histogram<u64>) -> Latencies {
@@ -166,7 +175,7 @@ impl Latencies {
     }
 
     /// All workers' latencies in one histogram.
-    pub fn merge(all: impl IntoIterator<Item = Latencies>) -> Histogram<u64> {
+    pub(crate) fn merge(all: impl IntoIterator<Item = Latencies>) -> Histogram<u64> {
         let mut histogram = new_histogram();
         for Latencies(pairs) in all {
             for (value, count) in pairs {

@@ -8,50 +8,49 @@ use hyper::Method;
 use serde::Serialize;
 
 use super::rest_client::{RestClient, RestError, RestTarget};
-use crate::process_stats::{self, Process};
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ProbeError {
+pub(crate) enum ProbeError {
     #[error(transparent)]
     Rest(#[from] RestError),
-    #[error("--node-pid {pid}: cannot read /proc/{pid}/status: {reason}")]
+    #[error("--node-pid {pid}: cannot read /proc/{pid}/stat: {reason}")]
     Pid { pid: u32, reason: String },
 }
 
 /// The node at one moment.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct NodeFigures {
-    pub rss_bytes: Option<u64>,
-    pub cpu_seconds: Option<f64>,
+pub(crate) struct NodeFigures {
+    pub(crate) rss_bytes: Option<u64>,
+    pub(crate) cpu_seconds: Option<f64>,
     /// Every sample of `/metrics`, by name.
-    pub metrics: BTreeMap<String, f64>,
+    pub(crate) metrics: BTreeMap<String, f64>,
 }
 
 impl NodeFigures {
-    pub fn metric(&self, name: &str) -> Option<u64> {
+    pub(crate) fn metric(&self, name: &str) -> Option<u64> {
         self.metrics.get(name).map(|v| *v as u64)
     }
 
     /// Open websocket sessions, as the node counts them.
-    pub fn connections(&self) -> Option<u64> {
+    pub(crate) fn connections(&self) -> Option<u64> {
         self.metric("switchyard_connections")
     }
 }
 
-pub struct NodeProbe {
+pub(crate) struct NodeProbe {
     rest: RestClient,
     pid: Option<u32>,
 }
 
 impl NodeProbe {
-    pub fn new(target: RestTarget, pid: Option<u32>) -> NodeProbe {
+    pub(crate) fn new(target: RestTarget, pid: Option<u32>) -> NodeProbe {
         NodeProbe {
             rest: RestClient::new(target),
             pid,
         }
     }
 
-    pub async fn read(&mut self) -> Result<NodeFigures, ProbeError> {
+    pub(crate) async fn read(&mut self) -> Result<NodeFigures, ProbeError> {
         let text = self
             .rest
             .expect_success(Method::GET, "/metrics", None, Bytes::new())
@@ -59,12 +58,8 @@ impl NodeProbe {
         let metrics = parse_prometheus(&String::from_utf8_lossy(&text));
         let (rss_bytes, cpu_seconds) = match self.pid {
             Some(pid) => {
-                let unreadable = |e: std::io::Error| ProbeError::Pid {
-                    pid,
-                    reason: e.to_string(),
-                };
-                let rss = process_stats::resident_bytes(Process::Pid(pid)).map_err(unreadable)?;
-                let cpu = process_stats::cpu_seconds(Process::Pid(pid)).map_err(unreadable)?;
+                let (rss, cpu) =
+                    proc_usage(pid).map_err(|reason| ProbeError::Pid { pid, reason })?;
                 (Some(rss), Some(cpu))
             }
             None => (
@@ -82,6 +77,18 @@ impl NodeProbe {
     }
 }
 
+/// Resident bytes and user plus system CPU seconds of process `pid`, from one read of
+/// `/proc/{pid}/stat`.
+fn proc_usage(pid: u32) -> Result<(u64, f64), String> {
+    let pid = i32::try_from(pid).map_err(|_| "not a process id".to_string())?;
+    let stat = procfs::process::Process::new(pid)
+        .and_then(|process| process.stat())
+        .map_err(|e| e.to_string())?;
+    let resident = stat.rss * procfs::page_size();
+    let cpu = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
+    Ok((resident, cpu))
+}
+
 /// `name value` samples of the Prometheus text format; labelled samples keep their labels in
 /// the name.
 fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
@@ -97,6 +104,14 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_process_by_pid_and_names_a_missing_one() {
+        let (resident, cpu) = proc_usage(std::process::id()).unwrap();
+        assert!(resident > 0 && cpu >= 0.0);
+        assert!(proc_usage(u32::MAX).is_err());
+        assert!(proc_usage(i32::MAX as u32).is_err());
+    }
 
     #[test]
     fn parses_samples_and_skips_comments() {

@@ -1,42 +1,49 @@
-//! `switchyard loadgen` (SPEC 10): drives websocket clients and published events against a node
-//! and measures what it does with them.
+//! `switchyard loadgen` (SPEC 10): drives websocket clients, published events and REST queries
+//! against a node and measures what it does with them. The `switchyard` binary's `loadgen`
+//! subcommand calls [`command`]; this crate depends on no server code.
 //!
-//! - [`args`]: the flags; [`plan`]: flags checked and resolved into a run.
+//! - [`args`]: the flags; [`plan`]: flags checked and resolved into a run, with tokens from
+//!   [`credentials`] (implemented by the server, which knows its own files).
 //! - [`coordinator`]: one run, phase by phase; [`worker`]: a share of the clients, in this
 //!   process or a child; [`client`]: one websocket client; [`tally`]: what clients count.
 //! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`;
 //!   [`rest_client`]: the HTTP client under it and [`node_probe`] (`/metrics`, `/proc`);
-//!   [`url`]: the node's URLs.
+//!   [`rest_load`]: the rest scenario's queries; [`node_url`]: the node's URLs; [`own_cpu`]: the
+//!   load generator's own CPU time.
 //! - [`report`]: the JSON report and the summary; [`progress`]: the live display.
 
-pub mod args;
-pub mod client;
-pub mod coordinator;
-pub mod events;
-pub mod node_probe;
-pub mod plan;
-pub mod progress;
-pub mod publisher;
-pub mod report;
-pub mod rest_client;
-pub mod tally;
-pub mod url;
-pub mod worker;
+mod args;
+mod client;
+mod coordinator;
+mod credentials;
+mod events;
+mod node_probe;
+mod node_url;
+mod own_cpu;
+mod plan;
+mod progress;
+mod publisher;
+mod report;
+mod rest_client;
+mod rest_load;
+mod tally;
+mod worker;
 
 use std::time::Duration;
 
-pub use args::{LoadgenArgs, Scenario};
+pub use args::LoadgenArgs;
+pub use credentials::{Cause, CredentialError, NodeCredentials};
 
 /// Exit statuses of `switchyard loadgen` (also in its `--help`).
-pub mod exit {
-    pub const COMPLETE: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const BAD_FLAG: u8 = 2;
-    pub const INCOMPLETE: u8 = 3;
+pub(crate) mod exit {
+    pub(crate) const COMPLETE: u8 = 0;
+    pub(crate) const FAILED: u8 = 1;
+    pub(crate) const BAD_FLAG: u8 = 2;
+    pub(crate) const INCOMPLETE: u8 = 3;
 }
 
-/// Runs the subcommand; the exit status.
-pub fn command(args: &LoadgenArgs) -> u8 {
+/// Runs the subcommand, with tokens minted through `credentials` unless given; the exit status.
+pub fn command(args: &LoadgenArgs, credentials: &dyn NodeCredentials) -> u8 {
     let open_file_limit = raise_open_file_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -48,15 +55,20 @@ pub fn command(args: &LoadgenArgs) -> u8 {
             Err(error) => fail(exit::FAILED, &error),
         }
     } else {
-        coordinate(args, open_file_limit, &runtime)
+        coordinate(args, open_file_limit, credentials, &runtime)
     };
     // A worker's stdin reader may still be blocked in a read: do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
     status
 }
 
-fn coordinate(args: &LoadgenArgs, open_file_limit: u64, runtime: &tokio::runtime::Runtime) -> u8 {
-    let plan = match plan::plan(args, open_file_limit) {
+fn coordinate(
+    args: &LoadgenArgs,
+    open_file_limit: u64,
+    credentials: &dyn NodeCredentials,
+    runtime: &tokio::runtime::Runtime,
+) -> u8 {
+    let plan = match plan::plan(args, open_file_limit, credentials) {
         Ok(plan) => plan,
         Err(error) => return fail(exit::BAD_FLAG, &error),
     };

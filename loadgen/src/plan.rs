@@ -7,14 +7,12 @@ use std::time::Duration;
 use serde::Serialize;
 use switchyard_actors::account::AccountId;
 
-use super::args::{LoadgenArgs, Scenario};
+use super::args::{LoadgenArgs, RestQuery, Scenario};
 use super::client::Endpoint;
+use super::credentials::{CredentialError, NodeCredentials};
 use super::events::{Template, TemplateError};
 use super::rest_client::RestTarget;
 use super::worker::WorkerSpec;
-use crate::auth::directory::AccountDirectory;
-use crate::auth::token::mint;
-use crate::config::parse_duration;
 
 /// Open files a worker keeps for itself (stdio, the runtime, the REST connection).
 const RESERVED_FILES: u64 = 256;
@@ -24,11 +22,13 @@ const MAX_WORKERS: usize = 64;
 const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// Minted tokens outlive any sensible run.
 const MINTED_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Events per second when --rate is not given, for the scenarios that publish by default.
+const DEFAULT_RATE: u32 = 100;
 /// The most source addresses a run spreads over (all of 127.0.0.0/8 but the first and last).
 const MAX_SOURCE_ADDRESSES: u64 = (1 << 24) - 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlanError {
+pub(crate) enum PlanError {
     #[error("--{flag}: {reason}")]
     Flag { flag: &'static str, reason: String },
     #[error(transparent)]
@@ -46,23 +46,25 @@ fn bad(flag: &'static str, reason: impl Into<String>) -> PlanError {
 
 /// A checked run. Tokens are here but never in [`Settings`], which is what the report shows.
 #[derive(Debug, Clone)]
-pub struct Plan {
-    pub settings: Settings,
-    pub scenario: Scenario,
-    pub endpoint: Endpoint,
-    pub rest: RestTarget,
-    pub accounts: Vec<AccountId>,
-    pub templates: Vec<Template>,
-    pub duration: Duration,
-    pub drain_timeout: Duration,
-    pub settle: Duration,
-    pub padding: String,
-    pub subscriber_tokens: Vec<String>,
+pub(crate) struct Plan {
+    pub(crate) settings: Settings,
+    pub(crate) scenario: Scenario,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) rest: RestTarget,
+    pub(crate) accounts: Vec<AccountId>,
+    pub(crate) templates: Vec<Template>,
+    pub(crate) duration: Duration,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) settle: Duration,
+    pub(crate) padding: String,
+    pub(crate) subscriber_tokens: Vec<String>,
     /// Present when the scenario publishes.
-    pub publish_token: Option<String>,
-    pub node_pid: Option<u32>,
-    pub output: PathBuf,
-    pub quiet: bool,
+    pub(crate) publish_token: Option<String>,
+    pub(crate) node_pid: Option<u32>,
+    pub(crate) output: PathBuf,
+    pub(crate) quiet: bool,
+    /// The rest scenario's queries, cycled over.
+    pub(crate) rest_queries: Vec<RestQuery>,
     workers: usize,
     hold: Duration,
     connect_timeout: Duration,
@@ -70,39 +72,41 @@ pub struct Plan {
 
 /// The exact settings of a run, as the JSON report records them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Settings {
-    pub scenario: Scenario,
-    pub ws_url: String,
-    pub http_url: String,
-    pub sockets: usize,
-    pub concurrency: usize,
-    pub accounts: usize,
-    pub first_account: String,
-    pub bindings: Vec<String>,
-    pub duration_s: f64,
-    pub rate: u32,
-    pub batch: u32,
-    pub payload_bytes: usize,
-    pub drain_timeout_s: f64,
-    pub hold_s: f64,
-    pub settle_s: f64,
-    pub connect_timeout_s: f64,
-    pub sockets_per_address: usize,
-    pub source_addresses: u32,
-    pub workers: usize,
-    pub open_file_limit: u64,
-    pub node_pid: Option<u32>,
+pub(crate) struct Settings {
+    pub(crate) scenario: Scenario,
+    pub(crate) ws_url: String,
+    pub(crate) http_url: String,
+    pub(crate) sockets: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) accounts: usize,
+    pub(crate) first_account: String,
+    pub(crate) bindings: Vec<String>,
+    pub(crate) duration_s: f64,
+    pub(crate) rate: u32,
+    pub(crate) batch: u32,
+    pub(crate) payload_bytes: usize,
+    pub(crate) drain_timeout_s: f64,
+    pub(crate) hold_s: f64,
+    pub(crate) settle_s: f64,
+    pub(crate) connect_timeout_s: f64,
+    pub(crate) rest_concurrency: usize,
+    pub(crate) rest_queries: Vec<RestQuery>,
+    pub(crate) sockets_per_address: usize,
+    pub(crate) source_addresses: u32,
+    pub(crate) workers: usize,
+    pub(crate) open_file_limit: u64,
+    pub(crate) node_pid: Option<u32>,
     /// Where the tokens came from ("--token", or the file they were minted from).
-    pub tokens: String,
+    pub(crate) tokens: String,
 }
 
 impl Plan {
-    pub fn subscribes(&self) -> bool {
+    pub(crate) fn subscribes(&self) -> bool {
         self.scenario != Scenario::Connect
     }
 
     /// The run's clients, split evenly over its workers.
-    pub fn worker_specs(&self) -> Vec<WorkerSpec> {
+    pub(crate) fn worker_specs(&self) -> Vec<WorkerSpec> {
         let sockets = self.settings.sockets;
         let per_worker = sockets.div_ceil(self.workers);
         (0..self.workers)
@@ -125,18 +129,44 @@ impl Plan {
             .collect()
     }
 
+    /// True when every subscriber is owed every event published for its account until the
+    /// workers are told to finish (not churn, whose clients come and go).
+    pub(crate) fn owes_deliveries(&self) -> bool {
+        matches!(self.scenario, Scenario::Fanout | Scenario::Rest)
+    }
+
     /// True when the clients run in child processes rather than in this one.
-    pub fn uses_worker_processes(&self) -> bool {
+    pub(crate) fn uses_worker_processes(&self) -> bool {
         self.workers > 1
     }
 }
 
+/// A duration flag: a number with a unit (`500ms`, `10s`, `5m`, `1h 30m`: what humantime reads),
+/// or bare whole seconds (`30`), as the node's own duration settings take them.
 fn duration(flag: &'static str, value: &str, allow_zero: bool) -> Result<Duration, PlanError> {
-    parse_duration(value, allow_zero).map_err(|reason| bad(flag, reason))
+    let value = value.trim();
+    let parsed = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(value).map_err(|_| {
+            bad(
+                flag,
+                format!("{value:?} is not a duration (seconds, or a number with a unit: 500ms, 10s, 5m, 1h)"),
+            )
+        })?,
+    };
+    if parsed.is_zero() && !allow_zero {
+        return Err(bad(flag, "must be greater than 0"));
+    }
+    Ok(parsed)
 }
 
-/// Checks `args` for a process allowed `open_file_limit` open files.
-pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError> {
+/// Checks `args` for a process allowed `open_file_limit` open files; tokens come from
+/// `credentials` unless given.
+pub(crate) fn plan(
+    args: &LoadgenArgs,
+    open_file_limit: u64,
+    credentials: &dyn NodeCredentials,
+) -> Result<Plan, PlanError> {
     let endpoint = Endpoint::parse(&args.ws_url).map_err(|r| bad("ws-url", r))?;
     let rest = RestTarget::parse(&args.http_url).map_err(|r| bad("http-url", r))?;
     if args.sockets == 0 {
@@ -163,14 +193,29 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
     let hold = duration("hold", &args.hold, false)?;
     let settle = duration("settle", &args.settle, true)?;
     let connect_timeout = duration("connect-timeout", &args.connect_timeout, false)?;
+    let rate = args.rate.unwrap_or(match args.scenario {
+        Scenario::Rest => 0,
+        _ => DEFAULT_RATE,
+    });
     let publishes = match args.scenario {
-        Scenario::Fanout if args.rate == 0 => {
+        Scenario::Fanout if rate == 0 => {
             return Err(bad("rate", "fanout publishes: must be at least 1"));
         }
         Scenario::Fanout => true,
-        Scenario::Churn => args.rate > 0,
+        Scenario::Churn | Scenario::Rest => rate > 0,
         Scenario::Connect | Scenario::Idle => false,
     };
+    if args.rest_concurrency == 0 {
+        return Err(bad("rest-concurrency", "must be at least 1"));
+    }
+    let mut rest_queries = if args.rest_query.is_empty() {
+        RestQuery::ALL.to_vec()
+    } else {
+        args.rest_query.clone()
+    };
+    // A kind named twice is still one kind: cycling over it twice would only skew the mix.
+    let mut seen = std::collections::BTreeSet::new();
+    rest_queries.retain(|kind| seen.insert(*kind));
     let templates = args
         .binding
         .iter()
@@ -225,7 +270,7 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
     };
 
     let (accounts, subscriber_tokens, publish_token, token_source) =
-        tokens_and_accounts(args, publishes)?;
+        tokens_and_accounts(args, publishes, credentials)?;
 
     Ok(Plan {
         settings: Settings {
@@ -238,13 +283,15 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
             first_account: accounts[0].to_string(),
             bindings: args.binding.clone(),
             duration_s: run_length.as_secs_f64(),
-            rate: args.rate,
+            rate,
             batch: args.batch,
             payload_bytes: args.payload_bytes,
             drain_timeout_s: drain_timeout.as_secs_f64(),
             hold_s: hold.as_secs_f64(),
             settle_s: settle.as_secs_f64(),
             connect_timeout_s: connect_timeout.as_secs_f64(),
+            rest_concurrency: args.rest_concurrency,
+            rest_queries: rest_queries.clone(),
             sockets_per_address: args.sockets_per_address,
             source_addresses,
             workers,
@@ -266,6 +313,7 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
         node_pid: args.node_pid,
         output: args.output.clone(),
         quiet: args.quiet,
+        rest_queries,
         workers,
         hold,
         connect_timeout,
@@ -275,7 +323,11 @@ pub fn plan(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError>
 type Credentials = (Vec<AccountId>, Vec<String>, Option<String>, String);
 
 /// The subscribers' accounts and tokens, and the publishing token when the run publishes.
-fn tokens_and_accounts(args: &LoadgenArgs, publishes: bool) -> Result<Credentials, PlanError> {
+fn tokens_and_accounts(
+    args: &LoadgenArgs,
+    publishes: bool,
+    credentials: &dyn NodeCredentials,
+) -> Result<Credentials, PlanError> {
     let given_accounts = args
         .account_id
         .iter()
@@ -302,7 +354,7 @@ fn tokens_and_accounts(args: &LoadgenArgs, publishes: bool) -> Result<Credential
         let accounts = if !given_accounts.is_empty() {
             given_accounts
         } else if args.accounts == 1 {
-            vec![account_of_token(token)?]
+            vec![account_of_token(credentials, token)?]
         } else {
             generated_accounts(args.accounts)
         };
@@ -315,42 +367,48 @@ fn tokens_and_accounts(args: &LoadgenArgs, publishes: bool) -> Result<Credential
         ));
     }
 
-    let secret = crate::secret::load(&args.secret_file).map_err(|e| {
-        PlanError::Tokens(format!(
-            "no --token given, and tokens cannot be minted: {e} (pass --token, or --secret-file \
-             with the node's secret)"
-        ))
-    })?;
     let accounts = if given_accounts.is_empty() {
         generated_accounts(args.accounts)
     } else {
         given_accounts
     };
     let minted = |account: &AccountId| {
-        mint(&secret, account, MINTED_TTL).map_err(|e| PlanError::Tokens(e.to_string()))
+        credentials
+            .mint(&args.secret_file, account, MINTED_TTL)
+            .map_err(|e| match e {
+                CredentialError::Secret(e) => PlanError::Tokens(format!(
+                    "no --token given, and tokens cannot be minted: {e} (pass --token, or \
+                     --secret-file with the node's secret)"
+                )),
+                other => PlanError::Tokens(other.to_string()),
+            })
     };
     let tokens = accounts.iter().map(minted).collect::<Result<Vec<_>, _>>()?;
     let publish_token = match (&args.publish_token, publishes) {
         (_, false) => None,
         (Some(token), true) => Some(token.clone()),
-        (None, true) => Some(minted(&publisher_account(&args.accounts_file)?)?),
+        (None, true) => Some(minted(&publisher_account(
+            credentials,
+            &args.accounts_file,
+        )?)?),
     };
     let source = format!("minted from {}", args.secret_file.display());
     Ok((accounts, tokens, publish_token, source))
 }
 
 /// The first superduper account of the node's directory: only such an account may publish.
-fn publisher_account(accounts_file: &std::path::Path) -> Result<AccountId, PlanError> {
-    let directory = AccountDirectory::load(accounts_file).map_err(|e| {
-        PlanError::Tokens(format!(
-            "no account to publish as: {e} (pass --publish-token, or --accounts-file with the \
-             node's directory)"
-        ))
-    })?;
-    directory
-        .superduper_accounts()
-        .first()
-        .map(|a| (*a).clone())
+fn publisher_account(
+    credentials: &dyn NodeCredentials,
+    accounts_file: &std::path::Path,
+) -> Result<AccountId, PlanError> {
+    credentials
+        .first_superduper(accounts_file)
+        .map_err(|e| {
+            PlanError::Tokens(format!(
+                "no account to publish as: {e} (pass --publish-token, or --accounts-file with \
+                 the node's directory)"
+            ))
+        })?
         .ok_or_else(|| {
             PlanError::Tokens(format!(
                 "no superduper account in {} to publish as (pass --publish-token)",
@@ -367,47 +425,70 @@ fn generated_accounts(count: usize) -> Vec<AccountId> {
         .collect()
 }
 
-/// The `account_id` claim of a token, read without checking it (the node checks it).
-fn account_of_token(token: &str) -> Result<AccountId, PlanError> {
-    #[derive(serde::Deserialize)]
-    struct Claims {
-        account_id: String,
-    }
-    jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
-        .ok()
-        .and_then(|claims| AccountId::parse(&claims.account_id).ok())
-        .ok_or_else(|| {
-            bad(
-                "token",
-                "has no readable account_id claim; pass --account-id for the account to \
-                 subscribe to",
-            )
-        })
+/// The account a token claims, read without checking it (the node checks it).
+fn account_of_token(
+    credentials: &dyn NodeCredentials,
+    token: &str,
+) -> Result<AccountId, PlanError> {
+    credentials.account_of(token).ok_or_else(|| {
+        bad(
+            "token",
+            "has no readable account_id claim; pass --account-id for the account to subscribe to",
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::credentials::testing::{FakeCredentials, MASTER, token_of};
     use clap::Parser;
 
+    const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: LoadgenArgs,
+    }
+
+    /// The flags of `switchyard loadgen --token T …extra`, T a token of ACCOUNT.
     fn args(extra: &[&str]) -> LoadgenArgs {
-        let token = mint(
-            b"secret",
-            &AccountId::parse("0123456789abcdef0123456789abcdef").unwrap(),
-            MINTED_TTL,
-        )
-        .unwrap();
-        let argv = [&["switchyard", "loadgen", "--token", &token][..], extra].concat();
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Loadgen(args) => args,
-            other => panic!("{other:?}"),
-        }
+        let token = token_of(&AccountId::parse(ACCOUNT).unwrap());
+        let argv = [&["loadgen", "--token", &token][..], extra].concat();
+        Command::try_parse_from(argv).unwrap().args
+    }
+
+    fn plan_with(args: &LoadgenArgs, open_file_limit: u64) -> Result<Plan, PlanError> {
+        plan(args, open_file_limit, &FakeCredentials)
+    }
+
+    #[test]
+    fn durations_take_units_or_bare_seconds() {
+        let ok = |value| duration("d", value, false).unwrap();
+        assert_eq!(ok("10s"), Duration::from_secs(10));
+        assert_eq!(ok("500ms"), Duration::from_millis(500));
+        assert_eq!(ok("1s"), Duration::from_secs(1));
+        assert_eq!(ok("30"), Duration::from_secs(30));
+        assert_eq!(ok("5m"), Duration::from_secs(300));
+        assert_eq!(ok("1h 30m"), Duration::from_secs(5400));
+        assert_eq!(duration("d", "0s", true).unwrap(), Duration::ZERO);
+        assert_eq!(duration("d", "0", true).unwrap(), Duration::ZERO);
+        assert_eq!(
+            duration("d", "0", false).unwrap_err().to_string(),
+            "--d: must be greater than 0"
+        );
+        let soon = duration("duration", "soon", false).unwrap_err().to_string();
+        assert!(
+            soon.starts_with("--duration: \"soon\" is not a duration"),
+            "{soon}"
+        );
+        assert!(duration("d", "s", false).is_err());
     }
 
     #[test]
     fn clients_split_evenly_over_workers() {
-        let plan = plan(&args(&["-n", "25", "--workers", "3"]), 20_000).unwrap();
+        let plan = plan_with(&args(&["-n", "25", "--workers", "3"]), 20_000).unwrap();
         let specs = plan.worker_specs();
         let shares: Vec<(usize, usize)> = specs.iter().map(|s| (s.first, s.count)).collect();
         assert_eq!(shares, [(0, 9), (9, 9), (18, 7)]);
@@ -416,7 +497,7 @@ mod tests {
 
     #[test]
     fn auto_takes_as_many_workers_as_the_file_limit_needs() {
-        let plan = plan(&args(&["-n", "30000"]), 20_000).unwrap();
+        let plan = plan_with(&args(&["-n", "30000"]), 20_000).unwrap();
         assert_eq!(plan.settings.workers, 2);
         let plan = plan_of(&["-n", "100"]);
         assert_eq!(plan.settings.workers, 1);
@@ -424,7 +505,7 @@ mod tests {
     }
 
     fn plan_of(extra: &[&str]) -> Plan {
-        plan(&args(extra), 20_000).unwrap()
+        plan_with(&args(extra), 20_000).unwrap()
     }
 
     #[test]
@@ -444,15 +525,33 @@ mod tests {
     fn a_token_alone_subscribes_to_its_own_account_and_is_never_in_the_settings() {
         let plan = plan_of(&[]);
         assert_eq!(plan.accounts.len(), 1);
-        assert_eq!(
-            plan.accounts[0].as_str(),
-            "0123456789abcdef0123456789abcdef"
-        );
+        assert_eq!(plan.accounts[0].as_str(), ACCOUNT);
         assert_eq!(plan.settings.tokens, "--token");
         let settings = serde_json::to_string(&plan.settings).unwrap();
         assert!(!settings.contains(&plan.subscriber_tokens[0]));
         assert_eq!(plan.publish_token, Some(plan.subscriber_tokens[0].clone()));
         assert_eq!(plan_of(&["--scenario", "idle"]).publish_token, None);
+    }
+
+    #[test]
+    fn rest_publishes_only_when_given_a_rate_and_asks_every_kind_by_default() {
+        let quiet = plan_of(&["--scenario", "rest"]);
+        assert_eq!(quiet.settings.rate, 0);
+        assert_eq!(quiet.publish_token, None);
+        assert_eq!(quiet.rest_queries, RestQuery::ALL);
+        assert!(quiet.owes_deliveries());
+        let publishing = plan_of(&["--scenario", "rest", "--rate", "5", "--rest-query", "page"]);
+        assert!(publishing.publish_token.is_some());
+        assert_eq!(publishing.rest_queries, [RestQuery::Page]);
+        assert_eq!(plan_of(&[]).settings.rate, 100);
+        let zero = plan_with(
+            &args(&["--scenario", "rest", "--rest-concurrency", "0"]),
+            20_000,
+        );
+        assert_eq!(
+            zero.unwrap_err().to_string(),
+            "--rest-concurrency: must be at least 1"
+        );
     }
 
     #[test]
@@ -463,6 +562,40 @@ mod tests {
         assert_eq!(
             plan.accounts[0].as_str()[..8],
             plan.accounts[2].as_str()[..8]
+        );
+    }
+
+    #[test]
+    fn without_a_token_each_account_gets_a_minted_one_and_a_superduper_publishes() {
+        let minted = |extra: &[&str]| {
+            let argv = [&["loadgen", "-n", "4", "--accounts", "2"][..], extra].concat();
+            plan_with(&Command::try_parse_from(argv).unwrap().args, 20_000)
+        };
+        let plan = minted(&[]).unwrap();
+        let tokens: Vec<String> = plan.accounts.iter().map(token_of).collect();
+        assert_eq!(plan.subscriber_tokens, tokens);
+        let master = AccountId::parse(MASTER).unwrap();
+        assert_eq!(plan.publish_token, Some(token_of(&master)));
+        assert_eq!(plan.settings.tokens, "minted from .switchyard/secret");
+        let missing = minted(&["--secret-file", "missing"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            missing,
+            "no --token given, and tokens cannot be minted: secret file missing does not exist \
+             (pass --token, or --secret-file with the node's secret)"
+        );
+    }
+
+    #[test]
+    fn a_token_without_a_readable_account_needs_account_id() {
+        let argv = ["loadgen", "--token", "opaque"];
+        let error = plan_with(&Command::try_parse_from(argv).unwrap().args, 20_000);
+        assert!(
+            error
+                .unwrap_err()
+                .to_string()
+                .starts_with("--token: has no readable account_id claim"),
         );
     }
 }

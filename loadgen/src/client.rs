@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::events::ReceivedStamp;
 use super::tally::Tally;
 
-pub type Socket = WebSocketStream<TcpStream>;
+pub(crate) type Socket = WebSocketStream<TcpStream>;
 
 /// How long a leaving client waits for the node's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -33,7 +33,7 @@ fn websocket_config() -> WebSocketConfig {
 
 /// Why a client did not get connected and subscribed. The text is the reason it is counted under.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// The node answered the subscription with an error: not load, a wrong setup.
     #[error("the node refused the subscription: {0}")]
     Refused(String),
@@ -43,29 +43,27 @@ pub enum ClientError {
 
 /// `ws://host:port/path`, resolved.
 #[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub url: String,
-    pub addr: SocketAddr,
+pub(crate) struct Endpoint {
+    pub(crate) url: String,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Endpoint {
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Endpoint, String> {
         let what = "a ws:// URL (the load generator does not speak TLS)";
-        let parsed = super::url::parse(url, "ws://", what)?;
-        let url = if parsed.path.is_empty() {
-            format!("{url}/")
-        } else {
-            url.to_string()
-        };
+        let (url, addr) = super::node_url::parse(raw, "ws", what)?;
         Ok(Endpoint {
-            url,
-            addr: parsed.addr,
+            url: url.to_string(),
+            addr,
         })
     }
 }
 
 /// TCP connect (from `source` when given) and the websocket handshake.
-pub async fn connect(endpoint: &Endpoint, source: Option<IpAddr>) -> Result<Socket, ClientError> {
+pub(crate) async fn connect(
+    endpoint: &Endpoint,
+    source: Option<IpAddr>,
+) -> Result<Socket, ClientError> {
     let failed = |what: &str, e: std::io::Error| ClientError::Failed(format!("{what}: {e}"));
     let socket = match endpoint.addr {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
@@ -127,7 +125,7 @@ struct Reply<'a> {
 }
 
 /// Sends the subscription and waits for its reply; events that arrive before it are ignored.
-pub async fn subscribe(
+pub(crate) async fn subscribe(
     socket: &mut Socket,
     token: &str,
     account: &str,
@@ -195,7 +193,7 @@ pub async fn subscribe(
 
 /// What ended a client's receiving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// The run asked it to leave (or its hold time passed).
     Asked,
     /// The node closed the socket or the connection broke.
@@ -213,7 +211,7 @@ struct Incoming<'a> {
 }
 
 /// Counts events until `stop` turns true or `until` passes, then leaves with a close handshake.
-pub async fn receive(
+pub(crate) async fn receive(
     mut socket: Socket,
     bindings: &[String],
     tally: &Tally,
@@ -273,7 +271,7 @@ fn count(text: &str, bindings: &[String], tally: &Tally, last_seq: &mut Option<u
 }
 
 /// Close handshake: send ours, read until the node's arrives (bounded).
-pub async fn leave(socket: &mut Socket) {
+pub(crate) async fn leave(socket: &mut Socket) {
     let _ = socket.close(None).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, async {
         while let Some(Ok(_)) = socket.next().await {}
@@ -282,7 +280,7 @@ pub async fn leave(socket: &mut Socket) {
 }
 
 /// Microseconds since the Unix epoch: the clock every process of a run shares.
-pub fn unix_micros() -> u64 {
+pub(crate) fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -341,9 +339,6 @@ mod tests {
         assert_eq!(tally.extra.load(Relaxed), 1);
         assert_eq!(tally.duplicates.load(Relaxed), 1);
         assert_eq!(tally.unstamped.load(Relaxed), 1);
-        assert_eq!(
-            crate::loadgen::tally::Latencies::merge([tally.latencies()]).len(),
-            4
-        );
+        assert_eq!(crate::tally::Latencies::merge([tally.latencies()]).len(), 4);
     }
 }

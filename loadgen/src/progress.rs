@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::tally::Snapshot;
 
-pub struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
     /// Deliveries counted at the start of the current rate window, and when it started.
     window: Cell<(Instant, u64)>,
@@ -16,7 +16,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Progress {
+    pub(crate) fn new(quiet: bool) -> Progress {
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
@@ -37,18 +37,19 @@ impl Progress {
     }
 
     /// A new phase counting to `length` (sockets, or tenths of a second).
-    pub fn phase(&self, name: &'static str, length: u64) {
+    pub(crate) fn phase(&self, name: &'static str, length: u64) {
         self.bar.set_prefix(name);
         self.bar.set_length(length);
         self.bar.set_position(0);
     }
 
-    pub fn set_position(&self, position: u64) {
+    pub(crate) fn set_position(&self, position: u64) {
         self.bar.set_position(position);
     }
 
-    /// The clients' figures, and events published so far when the run publishes.
-    pub fn show(&self, clients: &Snapshot, published: Option<u64>) {
+    /// The clients' figures, events published so far when the run publishes, and REST queries
+    /// made so far when it queries.
+    pub(crate) fn show(&self, clients: &Snapshot, published: Option<u64>, queried: Option<u64>) {
         let mut message = format!("open {}", clients.open);
         if clients.failed > 0 {
             message += &format!(" failed {}", clients.failed);
@@ -58,6 +59,9 @@ impl Progress {
         }
         if let Some(published) = published {
             message += &format!(" | published {published}");
+        }
+        if let Some(queried) = queried {
+            message += &format!(" | queries {queried}");
         }
         if clients.deliveries > 0 {
             let (since, counted) = self.window.get();
@@ -76,7 +80,7 @@ impl Progress {
         self.bar.set_message(message);
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
