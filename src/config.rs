@@ -421,11 +421,11 @@ fn parsed<'de, D: Deserializer<'de>, T>(
 mod addr {
     use super::*;
 
-    pub fn serialize<S: Serializer>(addr: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(addr: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(addr)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
         parsed(d, parse_addr)
     }
 }
@@ -434,14 +434,14 @@ mod bus {
     use super::*;
 
     /// The whole URL, password included: this is the setting itself, never a log line.
-    pub fn serialize<S: Serializer>(bus: &BusSetting, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(bus: &BusSetting, s: S) -> Result<S::Ok, S::Error> {
         match bus {
             BusSetting::Embedded => s.serialize_str("embedded"),
             BusSetting::Amqp(url) => s.serialize_str(url.as_str()),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BusSetting, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BusSetting, D::Error> {
         parsed(d, parse_bus)
     }
 }
@@ -449,11 +449,11 @@ mod bus {
 mod node_name {
     use super::*;
 
-    pub fn serialize<S: Serializer>(name: &str, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(name: &str, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(name)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         parsed(d, parse_node_name)
     }
 }
@@ -461,11 +461,11 @@ mod node_name {
 mod file {
     use super::*;
 
-    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&path.display())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
         parsed(d, parse_path)
     }
 }
@@ -474,14 +474,19 @@ mod file {
 mod optional_file {
     use super::*;
 
-    pub fn serialize<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        path: &Option<PathBuf>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match path {
             Some(path) => s.collect_str(&path.display()),
             None => s.serialize_str(""),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<PathBuf>, D::Error> {
         parsed(
             d,
             |text| Ok((!text.is_empty()).then(|| PathBuf::from(text))),
@@ -493,11 +498,11 @@ mod optional_file {
 mod files {
     use super::*;
 
-    pub fn serialize<S: Serializer>(paths: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(paths: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(paths.iter().map(|path| path.display().to_string()))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
         let toml::Value::Array(items) = toml::Value::deserialize(d)? else {
             return Err(de::Error::custom("expected an array of file names"));
         };
@@ -519,11 +524,11 @@ mod files {
 mod count {
     use super::*;
 
-    pub fn serialize<T: Serialize, S: Serializer>(n: &T, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<T: Serialize, S: Serializer>(n: &T, s: S) -> Result<S::Ok, S::Error> {
         n.serialize(s)
     }
 
-    pub fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
+    pub(super) fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
     where
         D: Deserializer<'de>,
         T: std::str::FromStr + Default + PartialEq,
@@ -535,14 +540,19 @@ mod count {
 mod policy {
     use super::*;
 
-    pub fn serialize<S: Serializer>(policy: &SlowConsumerPolicy, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        policy: &SlowConsumerPolicy,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(match policy {
             SlowConsumerPolicy::Disconnect => "disconnect",
             SlowConsumerPolicy::DropOldest => "drop_oldest",
         })
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SlowConsumerPolicy, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<SlowConsumerPolicy, D::Error> {
         parsed(d, parse_policy)
     }
 }
@@ -551,11 +561,11 @@ mod policy {
 mod duration {
     use super::*;
 
-    pub fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_duration(*duration))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         parsed(d, |text| parse_duration(text, false))
     }
 }
@@ -564,9 +574,9 @@ mod duration {
 mod grace {
     use super::*;
 
-    pub use super::duration::serialize;
+    pub(super) use super::duration::serialize;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         parsed(d, |text| parse_duration(text, true))
     }
 }

@@ -8,14 +8,19 @@
 //! - [`bus`]: where events come from: the embedded bus (and, later, RabbitMQ).
 //! - [`node`]: starts and stops a whole node.
 
+// What is public is reachable from here; the rest says pub(crate). Unused dependencies are
+// reported outside unit tests (which do not use every dev-dependency).
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod auth;
-pub mod bus;
+mod bus;
 pub mod cli;
 pub mod config;
-pub mod http;
+mod http;
 pub mod node;
-pub mod secret;
+mod secret;
 pub mod serve;
-pub mod ws;
+mod ws;
 
 pub use switchyard_actors as actors;

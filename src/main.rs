@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     let cli = switchyard::cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            init_logging();
+            switchyard::serve::init_logging();
             let settings = match Settings::load(&args) {
                 Ok(settings) => settings,
                 Err(error) => return refuse(&error),
@@ -42,15 +42,4 @@ fn main() -> ExitCode {
 fn refuse(error: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("switchyard: {error}");
     ExitCode::from(2)
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
 }

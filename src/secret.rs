@@ -33,7 +33,7 @@ impl SecretError {
 }
 
 /// The secret at `path`; never creates it.
-pub fn load(path: &Path) -> Result<Vec<u8>, SecretError> {
+pub(crate) fn load(path: &Path) -> Result<Vec<u8>, SecretError> {
     let raw = fs::read(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => SecretError::Missing {
             path: path.to_path_buf(),
@@ -54,7 +54,7 @@ pub fn load(path: &Path) -> Result<Vec<u8>, SecretError> {
 }
 
 /// The secret at `path`, first creating it (mode 0600, 32 random bytes as hex) if absent.
-pub fn load_or_create(path: &Path) -> Result<Vec<u8>, SecretError> {
+pub(crate) fn load_or_create(path: &Path) -> Result<Vec<u8>, SecretError> {
     match load(path) {
         Err(SecretError::Missing { .. }) => {}
         other => return other,

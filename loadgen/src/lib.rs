@@ -12,6 +12,11 @@
 //!   load generator's own CPU time.
 //! - [`report`]: the JSON report and the summary; [`progress`]: the live display.
 
+// What is public is reachable from here; the rest says pub(crate). Unused dependencies are
+// reported outside unit tests (which do not use every dev-dependency).
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod args;
 mod client;
 mod coordinator;

@@ -286,11 +286,11 @@ pub(crate) mod tests {
     use serde_json::json;
 
     /// `a`..: readable names for account ids.
-    pub fn id(c: char) -> String {
+    pub(crate) fn id(c: char) -> String {
         c.to_string().repeat(32)
     }
 
-    pub fn acct(c: char) -> AccountId {
+    pub(crate) fn acct(c: char) -> AccountId {
         AccountId::parse(&id(c)).unwrap()
     }
 
@@ -299,7 +299,7 @@ pub(crate) mod tests {
     }
 
     /// a (superduper: false) > b > c; d alone; e superduper.
-    pub fn sample() -> serde_json::Value {
+    pub(crate) fn sample() -> serde_json::Value {
         json!({"accounts": [
             {"id": id('a'), "parent": null, "name": "Reseller"},
             {"id": id('b'), "parent": id('a'), "name": "Customer"},

@@ -101,9 +101,10 @@ pub(crate) mod tests {
     use jsonwebtoken::{EncodingKey, Header};
     use serde_json::{Value, json};
 
-    pub const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
-    pub const RS256_PRIVATE: &[u8] = include_bytes!("../../tests/fixtures/rs256_private.pem");
-    pub const RS256_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/rs256_public.pem");
+    pub(crate) const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+    pub(crate) const RS256_PRIVATE: &[u8] =
+        include_bytes!("../../tests/fixtures/rs256_private.pem");
+    pub(crate) const RS256_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/rs256_public.pem");
     const RS256_OTHER_PRIVATE: &[u8] =
         include_bytes!("../../tests/fixtures/rs256_other_private.pem");
     const RS256_OTHER_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/rs256_other_public.pem");
@@ -288,7 +289,7 @@ pub(crate) mod tests {
         assert!(JwtVerifier::rsa_public_key(b"not a pem").is_err());
     }
 
-    pub fn base64url(bytes: &[u8]) -> String {
+    pub(crate) fn base64url(bytes: &[u8]) -> String {
         const ALPHABET: &[u8; 64] =
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut out = String::new();

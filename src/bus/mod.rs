@@ -6,31 +6,31 @@ use std::sync::Arc;
 use switchyard_actors::event::Event;
 use switchyard_actors::fabric::Fabric;
 
-pub enum Bus {
+pub(crate) enum Bus {
     Embedded(EmbeddedBus),
 }
 
 impl Bus {
-    pub fn embedded(fabric: Arc<Fabric>) -> Self {
+    pub(crate) fn embedded(fabric: Arc<Fabric>) -> Self {
         Bus::Embedded(EmbeddedBus { fabric })
     }
 
     /// Publishes a batch that was already validated whole; answers how many were accepted.
-    pub async fn publish(&self, events: Vec<Event>) -> usize {
+    pub(crate) async fn publish(&self, events: Vec<Event>) -> usize {
         match self {
             Bus::Embedded(bus) => bus.publish(&events),
         }
     }
 
     /// Whether events can flow (`/readyz`).
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         match self {
             Bus::Embedded(_) => true,
         }
     }
 }
 
-pub struct EmbeddedBus {
+pub(crate) struct EmbeddedBus {
     fabric: Arc<Fabric>,
 }
 

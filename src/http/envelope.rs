@@ -10,14 +10,14 @@ use warp::http::header::{CONTENT_TYPE, HeaderValue};
 use warp::reply::Response;
 
 /// What every answer to one request shares.
-pub struct Envelope<'a> {
+pub(super) struct Envelope<'a> {
     pub node: &'a str,
     pub request_id: &'a str,
 }
 
 /// Pagination of a list (SPEC 6), shown only when the request paged.
 #[derive(Default)]
-pub struct Paging<'a> {
+pub(super) struct Paging<'a> {
     pub page_size: Option<usize>,
     pub next_start_key: Option<&'a str>,
 }
@@ -62,12 +62,12 @@ impl<'a> Envelope<'a> {
         }
     }
 
-    pub fn success(&self, data: impl Serialize) -> Response {
+    pub(super) fn success(&self, data: impl Serialize) -> Response {
         self.success_paged(data, Paging::default())
     }
 
     /// Success with pagination fields.
-    pub fn success_paged(&self, data: impl Serialize, paging: Paging<'_>) -> Response {
+    pub(super) fn success_paged(&self, data: impl Serialize, paging: Paging<'_>) -> Response {
         let body = Body {
             page_size: paging.page_size,
             next_start_key: paging.next_start_key,
@@ -76,7 +76,7 @@ impl<'a> Envelope<'a> {
         json_response(StatusCode::OK, &body, self.request_id)
     }
 
-    pub fn error(&self, status: StatusCode, message: &str) -> Response {
+    pub(super) fn error(&self, status: StatusCode, message: &str) -> Response {
         let body = Body {
             error: Some(status.as_u16().to_string()),
             message: Some(message),

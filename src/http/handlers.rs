@@ -23,7 +23,7 @@ use super::envelope::{Envelope, Paging};
 use super::metrics;
 
 /// A request refused, with its status and message.
-pub struct Refusal(pub StatusCode, pub String);
+pub(super) struct Refusal(pub StatusCode, pub String);
 
 impl Refusal {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
@@ -43,13 +43,13 @@ impl Refusal {
     }
 }
 
-pub type Answer = Result<Response, Refusal>;
+pub(super) type Answer = Result<Response, Refusal>;
 
-pub fn catalogue(envelope: &Envelope) -> Answer {
+pub(super) fn catalogue(envelope: &Envelope) -> Answer {
     Ok(envelope.success(bindings::catalogue()))
 }
 
-pub async fn list_sockets(
+pub(super) async fn list_sockets(
     ctx: &HttpContext,
     envelope: &Envelope<'_>,
     token: Option<&str>,
@@ -87,7 +87,7 @@ pub async fn list_sockets(
     Ok(envelope.success_paged(&page.sockets, paging))
 }
 
-pub async fn find_socket(
+pub(super) async fn find_socket(
     ctx: &HttpContext,
     envelope: &Envelope<'_>,
     token: Option<&str>,
@@ -103,7 +103,7 @@ pub async fn find_socket(
 }
 
 /// Closes the socket (4000) and answers its last state.
-pub async fn kick_socket(
+pub(super) async fn kick_socket(
     ctx: &HttpContext,
     envelope: &Envelope<'_>,
     token: Option<&str>,
@@ -144,7 +144,7 @@ async fn ask_about_socket(
     }
 }
 
-pub async fn publish_events(
+pub(super) async fn publish_events(
     ctx: &HttpContext,
     envelope: &Envelope<'_>,
     token: Option<&str>,
@@ -160,7 +160,7 @@ pub async fn publish_events(
     Ok(envelope.success(json!({"accepted": accepted})))
 }
 
-pub fn metrics(ctx: &HttpContext) -> Answer {
+pub(super) fn metrics(ctx: &HttpContext) -> Answer {
     let mut response = Response::new(metrics::render(&ctx.fabric.metrics).into());
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -169,7 +169,7 @@ pub fn metrics(ctx: &HttpContext) -> Answer {
     Ok(response)
 }
 
-pub fn health(envelope: &Envelope, healthy: bool, what: &str) -> Answer {
+pub(super) fn health(envelope: &Envelope, healthy: bool, what: &str) -> Answer {
     if healthy {
         Ok(envelope.success(json!({ what: true })))
     } else {

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use switchyard_actors::metrics::Metrics;
 
-pub fn render(metrics: &Metrics) -> String {
+pub(super) fn render(metrics: &Metrics) -> String {
     let gauges = [
         (
             "switchyard_connections",

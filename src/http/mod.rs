@@ -32,7 +32,7 @@ use routes::{Route, RouteError};
 /// The largest request body taken (`POST /v2/events`).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-pub struct HttpContext {
+pub(crate) struct HttpContext {
     pub fabric: Arc<Fabric>,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub bus: Arc<Bus>,
@@ -40,7 +40,7 @@ pub struct HttpContext {
 }
 
 /// Serves REST until `shutdown` resolves.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     ctx: Arc<HttpContext>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -52,7 +52,7 @@ pub async fn serve(
         .await;
 }
 
-pub fn api(
+pub(crate) fn api(
     ctx: Arc<HttpContext>,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
     warp::method()

@@ -4,7 +4,7 @@
 use warp::http::Method;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(super) enum Route {
     Catalogue,
     AccountSockets { account: String },
     AccountSocket { account: String, socket_id: String },
@@ -16,7 +16,7 @@ pub enum Route {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteError {
+pub(super) enum RouteError {
     NotFound,
     /// The path exists; these are the methods it takes.
     MethodNotAllowed {
@@ -24,7 +24,7 @@ pub enum RouteError {
     },
 }
 
-pub fn resolve(method: &Method, path: &str) -> Result<Route, RouteError> {
+pub(super) fn resolve(method: &Method, path: &str) -> Result<Route, RouteError> {
     let path = path
         .strip_suffix('/')
         .filter(|p| !p.is_empty())

@@ -21,7 +21,7 @@ use super::connection;
 
 /// The websocket settings of a node.
 #[derive(Clone, Debug)]
-pub struct WsOptions {
+pub(crate) struct WsOptions {
     pub max_connections_per_ip: usize,
     pub max_frame_bytes: usize,
     pub ping_interval: Duration,
@@ -72,7 +72,7 @@ impl Drop for Admission {
 
 /// Accepts until `shutdown` turns true. Every socket's task, from its handshake to its close,
 /// runs on `sockets`, so that shutdown can wait for the last one.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     supervisor: ActorRef<SupervisorMsg>,
     options: WsOptions,

@@ -5,4 +5,4 @@
 mod connection;
 mod listener;
 
-pub use listener::{WsOptions, serve};
+pub(crate) use listener::{WsOptions, serve};
