@@ -6,6 +6,8 @@
 #
 #   benches/baseline.sh             every measurement (about 10 minutes)
 #   benches/baseline.sh idle-15k    only those named
+#   NODE_BIN=../base/target/release/switchyard benches/baseline.sh rest-5k
+#                                   a node of another build, driven by this load generator
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,7 @@ WS_PORT=${WS_PORT:-5555}
 HTTP_PORT=${HTTP_PORT:-8000}
 
 cargo build --release --quiet
+NODE_BIN=$(realpath "${NODE_BIN:-$BIN}")
 mkdir -p "$OUT"
 
 node_dir=""
@@ -24,7 +27,7 @@ start_node() {
     node_dir=$(mktemp -d)
     # One account may hold every socket of a run; the load generator spreads source addresses,
     # so the per-IP limit stays as shipped.
-    (cd "$node_dir" && exec "$OLDPWD/$BIN" serve \
+    (cd "$node_dir" && exec "$NODE_BIN" serve \
         --ws-listen "127.0.0.1:$WS_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
         --max-connections-per-account 20000 >node.log 2>&1) &
     node_pid=$!
