@@ -79,9 +79,18 @@ measure fanout-10k-max -n 10000 --rate 500 --batch 10 --duration 20s
 # REST while the node holds 5,000 sockets of one account: what operators' dashboards ask (the
 # whole list, a page of 100, one socket), alone, then during a steady fan-out, and that fan-out
 # without REST to compare its latency with.
-measure rest-5k --scenario rest -n 5000 --rest-concurrency 4 --duration 20s
-measure rest-5k-fanout --scenario rest -n 5000 --rest-concurrency 4 --duration 20s \
-    --rate 20 --batch 1
+# REST with 5,000 sockets in one account: each kind of query alone, as dashboards poll (for
+# latency); all three as fast as four connections get answers (for capacity); ten whole lists a
+# second during a fan-out, against the same fan-out alone.
+measure rest-5k-list --scenario rest -n 5000 --rest-query list --rest-concurrency 1 \
+    --rest-rate 10 --duration 20s
+measure rest-5k-page --scenario rest -n 5000 --rest-query page --rest-concurrency 1 \
+    --rest-rate 50 --duration 20s
+measure rest-5k-socket --scenario rest -n 5000 --rest-query socket --rest-concurrency 1 \
+    --rest-rate 50 --duration 20s
+measure rest-5k-max --scenario rest -n 5000 --rest-concurrency 4 --duration 20s
+measure rest-5k-fanout --scenario rest -n 5000 --rest-query list --rest-concurrency 1 \
+    --rest-rate 10 --duration 20s --rate 20 --batch 1
 measure fanout-5k-steady -n 5000 --rate 20 --batch 1 --duration 20s
 measure churn-1k -n 1000 --scenario churn --hold 1s --duration 60s --rate 20 --settle 10s \
     --sockets-per-address 500

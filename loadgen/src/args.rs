@@ -132,6 +132,11 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub(crate) rest_concurrency: usize,
 
+    /// Rest: queries per second over all connections, as polling dashboards ask; 0 asks again
+    /// as soon as each answer is in
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) rest_rate: u32,
+
     /// Rest: the queries to cycle over; repeat for several (default: all three)
     #[arg(long, value_enum, value_name = "KIND")]
     pub(crate) rest_query: Vec<RestQuery>,

@@ -22,7 +22,7 @@ use super::report::{
     Churn, Connections, Cpu, Events, LatencyFigures, Memory, NodeSamples, Report, RestFigures, rate,
 };
 use super::rest_client::RestError;
-use super::rest_load::{LearnError, Queried, RestLoad};
+use super::rest_load::{Pace, LearnError, Queried, RestLoad};
 use super::tally::{Latencies, Snapshot};
 use super::worker::{FromWorker, ToWorker, Workers};
 
@@ -303,7 +303,10 @@ impl Run<'_> {
             &plan.subscriber_tokens,
             &held,
             plan.rest_queries.clone(),
-            plan.settings.rest_concurrency,
+            Pace {
+                concurrency: plan.settings.rest_concurrency,
+                rate: plan.settings.rest_rate,
+            },
         );
         Ok(queries.await?)
     }

@@ -90,6 +90,8 @@ pub(crate) struct Settings {
     pub(crate) settle_s: f64,
     pub(crate) connect_timeout_s: f64,
     pub(crate) rest_concurrency: usize,
+    /// Queries per second over all connections; 0: as fast as they are answered.
+    pub(crate) rest_rate: u32,
     pub(crate) rest_queries: Vec<RestQuery>,
     pub(crate) sockets_per_address: usize,
     pub(crate) source_addresses: u32,
@@ -291,6 +293,7 @@ pub(crate) fn plan(
             settle_s: settle.as_secs_f64(),
             connect_timeout_s: connect_timeout.as_secs_f64(),
             rest_concurrency: args.rest_concurrency,
+            rest_rate: args.rest_rate,
             rest_queries: rest_queries.clone(),
             sockets_per_address: args.sockets_per_address,
             source_addresses,

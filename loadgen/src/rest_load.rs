@@ -88,12 +88,27 @@ pub(crate) struct Queried {
     pub(crate) elapsed: Duration,
 }
 
+/// How hard the queries come: connections asking at once, and how often in all.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    pub(crate) concurrency: usize,
+    /// Queries per second over all connections; 0: each asks again as soon as it is answered.
+    pub(crate) rate: u32,
+}
+
+impl Pace {
+    /// How often one connection asks, when paced.
+    fn interval(self) -> Option<Duration> {
+        (self.rate > 0).then(|| Duration::from_secs_f64(self.concurrency as f64 / self.rate as f64))
+    }
+}
+
 /// The query phase, ready to run: every account's sockets known.
 pub(crate) struct RestLoad {
     target: RestTarget,
     accounts: Arc<Vec<AccountSockets>>,
     queries: Vec<RestQuery>,
-    concurrency: usize,
+    pace: Pace,
     /// Requests answered so far, for the progress display.
     pub(crate) sent: Arc<AtomicU64>,
 }
@@ -147,7 +162,7 @@ impl RestLoad {
         tokens: &[String],
         held: &[u64],
         queries: Vec<RestQuery>,
-        concurrency: usize,
+        pace: Pace,
     ) -> Result<RestLoad, LearnError> {
         let mut client = RestClient::new(target.clone());
         let mut known = Vec::with_capacity(accounts.len());
@@ -180,17 +195,17 @@ impl RestLoad {
             target,
             accounts: Arc::new(known),
             queries,
-            concurrency,
+            pace,
             sent: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// Keeps `concurrency` queries in flight for `duration`, each on its own connection.
+    /// Keeps the pace's queries in flight for `duration`, each connection asking in turn.
     pub(crate) async fn run(self, duration: Duration) -> Queried {
         let started = Instant::now();
         let deadline = started + duration;
         let mut tasks = JoinSet::new();
-        for task in 0..self.concurrency {
+        for task in 0..self.pace.concurrency {
             let querier = Querier {
                 client: RestClient::new(self.target.clone()),
                 accounts: self.accounts.clone(),
@@ -202,7 +217,7 @@ impl RestLoad {
             let kinds: Vec<RestQuery> = (0..self.queries.len())
                 .map(|k| self.queries[(task + k) % self.queries.len()])
                 .collect();
-            tasks.spawn(querier.run(kinds, deadline));
+            tasks.spawn(querier.run(kinds, self.pace.interval(), deadline));
         }
         let mut queried = Queried::default();
         while let Some(done) = tasks.join_next().await {
@@ -248,6 +263,7 @@ impl Querier {
     async fn run(
         mut self,
         kinds: Vec<RestQuery>,
+        interval: Option<Duration>,
         deadline: Instant,
     ) -> BTreeMap<RestQuery, QueryStats> {
         let mut stats: BTreeMap<RestQuery, QueryStats> = kinds
@@ -256,7 +272,16 @@ impl Querier {
             .collect();
         // Connect before the clock starts: the phase measures queries, not TCP handshakes.
         let _ = self.client.open().await;
+        let mut pacing = interval.map(|every| {
+            let mut pacing = tokio::time::interval(every);
+            // A slow answer delays the next question; it does not bring a burst of them.
+            pacing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            pacing
+        });
         for kind in kinds.iter().cycle() {
+            if let Some(pacing) = &mut pacing {
+                pacing.tick().await;
+            }
             if Instant::now() >= deadline {
                 break;
             }
