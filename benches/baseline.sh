@@ -4,7 +4,7 @@
 # process. Figures land in $OUT (target/loadgen): NAME.json (every figure and the settings) and
 # NAME.txt (the summary).
 #
-#   benches/baseline.sh             every measurement (about 10 minutes)
+#   benches/baseline.sh             every measurement (about 14 minutes)
 #   benches/baseline.sh idle-15k    only those named
 #   NODE_BIN=../base/target/release/switchyard benches/baseline.sh rest-5k
 #                                   a node of another build, driven by this load generator

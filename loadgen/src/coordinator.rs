@@ -22,7 +22,7 @@ use super::report::{
     Churn, Connections, Cpu, Events, LatencyFigures, Memory, NodeSamples, Report, RestFigures, rate,
 };
 use super::rest_client::RestError;
-use super::rest_load::{Pace, LearnError, Queried, RestLoad};
+use super::rest_load::{LearnError, Pace, Queried, RestLoad};
 use super::tally::{Latencies, Snapshot};
 use super::worker::{FromWorker, ToWorker, Workers};
 

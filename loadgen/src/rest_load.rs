@@ -389,6 +389,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn a_paced_connection_asks_its_share_of_the_rate() {
+        let pace = |concurrency, rate| Pace { concurrency, rate }.interval();
+        assert_eq!(pace(1, 0), None, "unpaced: ask again at once");
+        assert_eq!(pace(1, 10), Some(Duration::from_millis(100)));
+        assert_eq!(pace(4, 10), Some(Duration::from_millis(400)));
+    }
+
     fn listing(ids: &[&str]) -> Vec<u8> {
         let data: Vec<_> = ids
             .iter()
