@@ -158,6 +158,10 @@ pub struct ServeArgs {
     /// How long a REST request waits for an answer from the fabric before a 503
     #[arg(long, value_name = "DURATION")]
     pub query_timeout: Option<String>,
+
+    /// REST connections open at once; more are answered 503 and closed
+    #[arg(long, value_name = "N")]
+    pub max_rest_connections: Option<String>,
 }
 
 impl ServeArgs {

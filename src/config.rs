@@ -106,6 +106,8 @@ pub struct Settings {
     /// How long a REST handler waits for the fabric before answering 503.
     #[serde(with = "duration")]
     pub query_timeout: Duration,
+    #[serde(with = "count")]
+    pub max_rest_connections: usize,
 }
 
 impl Default for Settings {
@@ -135,6 +137,7 @@ impl Default for Settings {
             idle_timeout: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(10),
             query_timeout: Duration::from_secs(5),
+            max_rest_connections: 256,
         }
     }
 }
@@ -781,6 +784,7 @@ mod tests {
             idle_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::ZERO,
             query_timeout: Duration::from_secs(2),
+            max_rest_connections: 21,
             ..Settings::default()
         };
         s.max_connections_per_account = 12;
@@ -814,6 +818,7 @@ ping_interval = "500ms"
 idle_timeout = "5m"
 shutdown_grace = 0
 query_timeout = 2
+max_rest_connections = 21
 "#;
 
     #[test]
@@ -861,6 +866,7 @@ query_timeout = 2
             ("SWITCHYARD_IDLE_TIMEOUT", "5m"),
             ("SWITCHYARD_SHUTDOWN_GRACE", "0"),
             ("SWITCHYARD_QUERY_TIMEOUT", "2s"),
+            ("SWITCHYARD_MAX_REST_CONNECTIONS", "21"),
             // Not settings: ignored.
             ("SWITCHYARD_LOG", "debug"),
             ("SWITCHYARD_NO_SUCH_THING", "x"),
@@ -896,6 +902,7 @@ query_timeout = 2
             idle_timeout: s("300"),
             shutdown_grace: s("0s"),
             query_timeout: s("2"),
+            max_rest_connections: s("21"),
         }
     }
 

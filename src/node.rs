@@ -85,12 +85,13 @@ impl Node {
             sockets.clone(),
             stopped.clone(),
         ));
-        let ctx = Arc::new(HttpContext {
-            fabric: fabric.clone(),
-            supervisor: supervisor.clone(),
+        let ctx = Arc::new(HttpContext::new(
+            fabric.clone(),
+            supervisor.clone(),
             bus,
-            query_timeout: settings.query_timeout,
-        });
+            settings.query_timeout,
+            settings.max_rest_connections,
+        ));
         let mut http_stopped = stopped.clone();
         let http_task = tokio::spawn(http::serve(http_listener, ctx, async move {
             let _ = http_stopped.wait_for(|stop| *stop).await;

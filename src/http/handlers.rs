@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
 use serde_json::{Value, json};
@@ -18,9 +19,9 @@ use switchyard_actors::description::Description;
 use switchyard_actors::event::{BusMessage, Event};
 use switchyard_actors::supervisor::{PageRequest, QueryError, SupervisorMsg};
 
-use super::HttpContext;
 use super::envelope::{Envelope, Paging};
 use super::metrics;
+use super::{HttpContext, read_body, within};
 
 /// A request refused, with its status and message.
 pub(super) struct Refusal(pub StatusCode, pub String);
@@ -58,6 +59,15 @@ pub(super) async fn list_sockets(
 ) -> Answer {
     let account = authorize(ctx, token, account)?;
     let page = page_request(query)?;
+    // A whole list is the one heavy query: a bounded number are built at once.
+    let _building = match page.size {
+        Some(_) => None,
+        None => Some(
+            within(&ctx.lists, ctx.query_timeout)
+                .await
+                .ok_or_else(Refusal::unavailable)?,
+        ),
+    };
     let answer = ctx
         .supervisor
         .call(
@@ -144,18 +154,31 @@ async fn ask_about_socket(
     }
 }
 
-pub(super) async fn publish_events(
+/// The caller is checked before a byte of the body is read, so that nobody without a
+/// superduper token can make the node hold a body.
+pub(super) async fn publish_events<S, B>(
     ctx: &HttpContext,
     envelope: &Envelope<'_>,
     token: Option<&str>,
-    body: &Bytes,
-) -> Answer {
+    body: S,
+) -> Answer
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
     let caller = authenticate(ctx, token)?;
     if !ctx.fabric.authority.is_superduper(&caller) {
         return Err(Refusal::forbidden());
     }
+    let Some(_reading) = within(&ctx.bodies, ctx.query_timeout).await else {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many publishes under way; retry",
+        ));
+    };
+    let body = read_body(body).await?;
     let events =
-        parse_events(body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
+        parse_events(&body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
     let accepted = ctx.bus.publish(events).await;
     Ok(envelope.success(json!({"accepted": accepted})))
 }

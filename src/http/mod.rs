@@ -6,6 +6,7 @@ mod envelope;
 mod handlers;
 mod metrics;
 mod routes;
+mod server;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use ractor::ActorRef;
-use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use warp::Filter;
 use warp::http::header::{ALLOW, HeaderValue};
 use warp::http::{HeaderMap, Method, StatusCode};
@@ -29,27 +30,48 @@ use envelope::Envelope;
 use handlers::Refusal;
 use routes::{Route, RouteError};
 
+pub(crate) use server::serve;
+
 /// The largest request body taken (`POST /v2/events`).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// How long a request body may take to arrive once the request is admitted.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Publish bodies read at once: 16 MiB each at most.
+const BODIES_IN_FLIGHT: usize = 4;
+/// Whole lists (the heavy query) built at once; the others wait, up to `query_timeout`.
+const LISTS_IN_FLIGHT: usize = 4;
 
 pub(crate) struct HttpContext {
     pub fabric: Arc<Fabric>,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub bus: Arc<Bus>,
     pub query_timeout: Duration,
+    /// REST connections open at once.
+    pub max_connections: usize,
+    /// Permits to read a publish body.
+    bodies: Semaphore,
+    /// Permits to build a whole list.
+    lists: Semaphore,
 }
 
-/// Serves REST until `shutdown` resolves.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    ctx: Arc<HttpContext>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    warp::serve(api(ctx))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+impl HttpContext {
+    pub(crate) fn new(
+        fabric: Arc<Fabric>,
+        supervisor: ActorRef<SupervisorMsg>,
+        bus: Arc<Bus>,
+        query_timeout: Duration,
+        max_connections: usize,
+    ) -> Self {
+        Self {
+            fabric,
+            supervisor,
+            bus,
+            query_timeout,
+            max_connections,
+            bodies: Semaphore::new(BODIES_IN_FLIGHT),
+            lists: Semaphore::new(LISTS_IN_FLIGHT),
+        }
+    }
 }
 
 pub(crate) fn api(
@@ -83,12 +105,7 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|id| id.to_str().ok())
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .unwrap_or_else(fresh_id);
+    let request_id = request_id(headers);
     let envelope = Envelope {
         node: &ctx.fabric.node_name,
         request_id: &request_id,
@@ -120,15 +137,44 @@ where
         Route::KickSocket { account, socket_id } => {
             handlers::kick_socket(ctx, &envelope, token, &account, &socket_id).await
         }
-        Route::PublishEvents => match read_body(body).await {
-            Ok(body) => handlers::publish_events(ctx, &envelope, token, &body).await,
-            Err(refusal) => Err(refusal),
-        },
+        Route::PublishEvents => handlers::publish_events(ctx, &envelope, token, body).await,
         Route::Metrics => handlers::metrics(ctx),
         Route::Healthz => handlers::health(&envelope, true, "alive"),
         Route::Readyz => handlers::health(&envelope, ctx.bus.is_ready(), "ready"),
     };
     answered.unwrap_or_else(|Refusal(status, message)| envelope.error(status, &message))
+}
+
+/// `X-Request-ID` when the client sent one, else a fresh id.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(fresh_id)
+}
+
+/// An error answer for a request refused before routing.
+fn refuse(
+    ctx: &HttpContext,
+    headers: &HeaderMap,
+    (status, message): (StatusCode, &str),
+) -> Response {
+    let request_id = request_id(headers);
+    let envelope = Envelope {
+        node: &ctx.fabric.node_name,
+        request_id: &request_id,
+    };
+    with_cors(envelope.error(status, message))
+}
+
+/// A permit of `permits`, waiting at most `patience`: `None` past it.
+async fn within<'a>(permits: &'a Semaphore, patience: Duration) -> Option<SemaphorePermit<'a>> {
+    tokio::time::timeout(patience, permits.acquire())
+        .await
+        .ok()?
+        .ok()
 }
 
 /// A browser's CORS preflight: the methods the path takes; [`with_cors`] adds the rest.
@@ -180,7 +226,23 @@ fn parse_query(query: &str) -> HashMap<String, String> {
         .collect()
 }
 
-async fn read_body<S, B>(mut body: S) -> Result<Bytes, Refusal>
+/// The whole body, refused past [`MAX_BODY_BYTES`] or [`BODY_TIMEOUT`].
+async fn read_body<S, B>(body: S) -> Result<Bytes, Refusal>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    tokio::time::timeout(BODY_TIMEOUT, collect_body(body))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {}s", BODY_TIMEOUT.as_secs()),
+            ))
+        })
+}
+
+async fn collect_body<S, B>(mut body: S) -> Result<Bytes, Refusal>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,

@@ -858,3 +858,59 @@ pub fn assert_event(
     assert!(frame["data"].is_object(), "{frame}");
     assert_eq!(frame.as_object().unwrap().len(), 6, "{frame}");
 }
+
+// ---- beside an attack ----
+
+/// A well-behaved subscriber of [`OTHER`] beside an attack: [`Bystander::assert_served`] proves
+/// the node still delivers to it, promptly, and still takes new sockets and REST requests.
+pub struct Bystander {
+    client: Client,
+    published: u64,
+}
+
+/// How long a bystander's event may take while an attack runs: generous, for a busy 2-core
+/// machine, and far below what a node that was hurt would show (seconds, or never).
+pub const BYSTANDER_LATENCY: Duration = Duration::from_secs(3);
+
+impl Bystander {
+    pub async fn start(node: &TestNode) -> Bystander {
+        let mut client = node.connect_as(OTHER).await;
+        client.subscribe_ok(OTHER, &["call.*.*"]).await;
+        Bystander {
+            client,
+            published: 0,
+        }
+    }
+
+    pub async fn assert_served(&mut self, node: &TestNode) {
+        self.published += 1;
+        let call_id = format!("bystander-{}", self.published);
+        let sent = Instant::now();
+        node.publish_ok(&call_event(OTHER, "CHANNEL_CREATE", &call_id))
+            .await;
+        let event = self.client.recv_event().await;
+        let took = sent.elapsed();
+        assert_eq!(event["data"]["call_id"], call_id.as_str());
+        assert!(took < BYSTANDER_LATENCY, "the bystander waited {took:?}");
+        let mut fresh = node.connect_as(PARENT).await;
+        fresh.sync().await;
+        assert_eq!(node.get("/healthz", None).await.status, 200);
+    }
+}
+
+/// Sends `request` as raw bytes on a fresh TCP connection and returns what the server answers
+/// before closing or going quiet for `patience` (empty when it closed without a word).
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8], patience: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(Ok(n)) = tokio::time::timeout(patience, stream.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
