@@ -162,6 +162,15 @@ pub struct ServeArgs {
     /// REST connections open at once; more are answered 503 and closed
     #[arg(long, value_name = "N")]
     pub max_rest_connections: Option<String>,
+
+    /// Websockets open at once, handshakes included; more are answered 503 (the default is what
+    /// the open-file limit leaves for them)
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<String>,
+
+    /// Websocket handshakes under way at once; past it the oldest gives way
+    #[arg(long, value_name = "N")]
+    pub max_handshakes: Option<String>,
 }
 
 impl ServeArgs {

@@ -108,6 +108,12 @@ pub struct Settings {
     pub query_timeout: Duration,
     #[serde(with = "count")]
     pub max_rest_connections: usize,
+    /// Websockets open at once, handshakes under way included. The default is what the
+    /// open-file limit leaves besides `max_rest_connections` and [`FD_RESERVE`].
+    #[serde(with = "count")]
+    pub max_connections: usize,
+    #[serde(with = "count")]
+    pub max_handshakes: usize,
 }
 
 impl Default for Settings {
@@ -137,7 +143,9 @@ impl Default for Settings {
             idle_timeout: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(10),
             query_timeout: Duration::from_secs(5),
-            max_rest_connections: 256,
+            max_rest_connections: DEFAULT_MAX_REST_CONNECTIONS,
+            max_connections: default_max_connections(),
+            max_handshakes: 1024,
         }
     }
 }
@@ -689,6 +697,34 @@ pub(crate) fn parse_duration(value: &str, allow_zero: bool) -> Result<Duration, 
     Ok(duration)
 }
 
+/// REST connections open at once, by default.
+const DEFAULT_MAX_REST_CONNECTIONS: usize = 128;
+
+/// File descriptors the node keeps for itself besides websockets and REST connections: its
+/// listeners, the files it reads, the runtime's own.
+pub const FD_RESERVE: usize = 32;
+
+/// The open-file limit the node will run with: [`raise_open_file_limit`] raises the soft limit
+/// to the hard one.
+pub fn open_file_limit() -> usize {
+    rlimit::Resource::NOFILE.get().map_or(1024, |(_, hard)| {
+        usize::try_from(hard).unwrap_or(usize::MAX)
+    })
+}
+
+/// Raises this process's soft open-file limit to its hard limit; the limit now in force.
+pub fn raise_open_file_limit() -> usize {
+    rlimit::increase_nofile_limit(u64::MAX)
+        .map_or(1024, |limit| usize::try_from(limit).unwrap_or(usize::MAX))
+}
+
+/// What the open-file limit leaves for websockets with the default REST bound.
+fn default_max_connections() -> usize {
+    open_file_limit()
+        .saturating_sub(DEFAULT_MAX_REST_CONNECTIONS + FD_RESERVE)
+        .max(1)
+}
+
 /// The host's name, for the default node name.
 pub fn hostname() -> Option<String> {
     let from_proc = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -785,6 +821,8 @@ mod tests {
             shutdown_grace: Duration::ZERO,
             query_timeout: Duration::from_secs(2),
             max_rest_connections: 21,
+            max_connections: 31,
+            max_handshakes: 41,
             ..Settings::default()
         };
         s.max_connections_per_account = 12;
@@ -819,6 +857,8 @@ idle_timeout = "5m"
 shutdown_grace = 0
 query_timeout = 2
 max_rest_connections = 21
+max_connections = 31
+max_handshakes = 41
 "#;
 
     #[test]
@@ -867,6 +907,8 @@ max_rest_connections = 21
             ("SWITCHYARD_SHUTDOWN_GRACE", "0"),
             ("SWITCHYARD_QUERY_TIMEOUT", "2s"),
             ("SWITCHYARD_MAX_REST_CONNECTIONS", "21"),
+            ("SWITCHYARD_MAX_CONNECTIONS", "31"),
+            ("SWITCHYARD_MAX_HANDSHAKES", "41"),
             // Not settings: ignored.
             ("SWITCHYARD_LOG", "debug"),
             ("SWITCHYARD_NO_SUCH_THING", "x"),
@@ -903,6 +945,8 @@ max_rest_connections = 21
             shutdown_grace: s("0s"),
             query_timeout: s("2"),
             max_rest_connections: s("21"),
+            max_connections: s("31"),
+            max_handshakes: s("41"),
         }
     }
 

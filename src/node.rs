@@ -18,9 +18,9 @@ use switchyard_actors::supervisor::{Supervisor, SupervisorMsg};
 
 use crate::auth::{AuthSetupError, NodeAuthority};
 use crate::bus::Bus;
-use crate::config::{BusSetting, Settings};
+use crate::config::{BusSetting, FD_RESERVE, Settings, raise_open_file_limit};
 use crate::http::{self, HttpContext};
-use crate::ws::{self, WsOptions};
+use crate::ws::{self, AdmissionLimits, WsOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -38,6 +38,18 @@ pub enum StartError {
     BusUnsupported,
     #[error("cannot start the supervisor: {0}")]
     Supervisor(#[from] ractor::SpawnErr),
+    #[error(
+        "max_connections {websockets} and max_rest_connections {rest} need {needed} file \
+         descriptors with the node's own {reserve}, but the open-file limit is {limit}: lower \
+         them or raise the limit (ulimit -n)"
+    )]
+    DescriptorBudget {
+        websockets: usize,
+        rest: usize,
+        reserve: usize,
+        needed: usize,
+        limit: usize,
+    },
 }
 
 /// A running node.
@@ -57,6 +69,7 @@ impl Node {
         if settings.bus != BusSetting::Embedded {
             return Err(StartError::BusUnsupported);
         }
+        check_descriptor_budget(&settings)?;
         let authority = Arc::new(NodeAuthority::from_settings(&settings)?);
         let ws_listener = bind("ws_listen", settings.ws_listen)?;
         let http_listener = bind("http_listen", settings.http_listen)?;
@@ -77,7 +90,11 @@ impl Node {
             ws_listener,
             supervisor.clone(),
             WsOptions {
-                max_connections_per_ip: settings.max_connections_per_ip,
+                admission: AdmissionLimits {
+                    max_connections: settings.max_connections,
+                    max_connections_per_ip: settings.max_connections_per_ip,
+                    max_handshakes: settings.max_handshakes,
+                },
                 max_frame_bytes: settings.max_frame_bytes,
                 ping_interval: settings.ping_interval,
                 idle_timeout: settings.idle_timeout,
@@ -143,6 +160,24 @@ impl Node {
     pub async fn stopped(self) {
         let _ = self.done.await;
     }
+}
+
+/// Every websocket and REST connection the settings allow must fit in the open-file limit with
+/// room to spare, or a flood of websockets would leave REST and `/healthz` without descriptors.
+fn check_descriptor_budget(settings: &Settings) -> Result<(), StartError> {
+    let limit = raise_open_file_limit();
+    let (websockets, rest) = (settings.max_connections, settings.max_rest_connections);
+    let needed = websockets.saturating_add(rest).saturating_add(FD_RESERVE);
+    if needed > limit {
+        return Err(StartError::DescriptorBudget {
+            websockets,
+            rest,
+            reserve: FD_RESERVE,
+            needed,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 /// Asks every socket to close with 1001 and waits until every socket's task has ended, or

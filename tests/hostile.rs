@@ -123,3 +123,187 @@ async fn every_request_target_form_gets_an_answer_never_a_panic() {
     }
     bystander.assert_served(&node).await;
 }
+
+// ---- the websocket port ----
+
+const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+const GOOD_KEY: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_upgrades_get_an_http_answer_not_silence_nor_101() {
+    let node = TestNode::start().await;
+    let mut bystander = Bystander::start(&node).await;
+    let long_key = format!("Sec-WebSocket-Key: {}==\r\n", "A".repeat(10_000));
+    let cases = [
+        (
+            format!("{UPGRADE}Sec-WebSocket-Version: 8\r\n{GOOD_KEY}\r\n"),
+            "HTTP/1.1 426",
+        ),
+        (
+            format!("{UPGRADE}Sec-WebSocket-Version: 13\r\n\r\n"),
+            "HTTP/1.1 400",
+        ),
+        (
+            format!("{UPGRADE}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: \r\n\r\n"),
+            "HTTP/1.1 400",
+        ),
+        (
+            format!("{UPGRADE}Sec-WebSocket-Version: 13\r\n{long_key}\r\n"),
+            "HTTP/1.1 400",
+        ),
+        (
+            format!("POST / HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Version: 13\r\n{GOOD_KEY}\r\n"),
+            "HTTP/1.1 400",
+        ),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+            "HTTP/1.1 426",
+        ),
+        ("\u{16}\u{3}\u{1} hello\r\n\r\n".to_string(), "HTTP/1.1 400"),
+    ];
+    for (request, expected) in cases {
+        let answer = raw_exchange(node.ws_addr, request.as_bytes(), RECV_TIMEOUT).await;
+        let shown: String = request.chars().take(120).collect();
+        assert!(answer.starts_with(expected), "{shown:?}: {answer:?}");
+        assert!(answer.contains("Sec-WebSocket-Version: 13"), "{answer:?}");
+    }
+    bystander.assert_served(&node).await;
+}
+
+/// A raw websocket client: the upgrade done by hand, then bytes as the test writes them.
+async fn raw_websocket(node: &TestNode) -> TcpStream {
+    let mut stream = TcpStream::connect(node.ws_addr).await.unwrap();
+    let request = format!("{UPGRADE}Sec-WebSocket-Version: 13\r\n{GOOD_KEY}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// A masked client frame (mask 0: the payload goes as is).
+fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![first_byte, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// The code of the close frame the server sends next (server frames are unmasked).
+async fn close_code_from(stream: &mut TcpStream) -> u16 {
+    let mut head = [0u8; 4];
+    tokio::time::timeout(RECV_TIMEOUT, stream.read_exact(&mut head))
+        .await
+        .expect("a close frame in time")
+        .expect("a close frame, not a dropped connection");
+    assert_eq!(head[0], 0x88, "a close frame: {head:?}");
+    u16::from_be_bytes([head[2], head[3]])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_frames_are_closed_with_the_code_rfc_6455_names() {
+    let node = TestNode::start().await;
+    let mut bystander = Bystander::start(&node).await;
+    let cases: [(Vec<u8>, u16, &str); 5] = [
+        (
+            client_frame(0x81, b"\xff\xfe not utf-8"),
+            1007,
+            "invalid UTF-8 text",
+        ),
+        (client_frame(0x83, b"x"), 1002, "reserved opcode 3"),
+        (client_frame(0xC1, b"{}"), 1002, "reserved bit RSV1"),
+        (
+            vec![0x81, 0x02, b'{', b'}'],
+            1002,
+            "an unmasked client frame",
+        ),
+        (client_frame(0x80, b"x"), 1002, "a continuation of nothing"),
+    ];
+    for (bytes, expected, what) in cases {
+        let mut stream = raw_websocket(&node).await;
+        stream.write_all(&bytes).await.unwrap();
+        assert_eq!(close_code_from(&mut stream).await, expected, "{what}");
+    }
+    bystander.assert_served(&node).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_upgrades_are_answered_at_once_and_hold_nothing() {
+    let node = TestNode::start_with(|s| s.max_connections_per_ip = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(raw_websocket(&node).await);
+    }
+    // Refused before the request is even read: no handshake timeout is spent on it.
+    let started = std::time::Instant::now();
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(node.ws_addr).await.unwrap();
+        let status = status_line(&mut stream, RECV_TIMEOUT).await;
+        assert!(status.starts_with("HTTP/1.1 429"), "{status:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_cannot_lock_its_own_address_out() {
+    let node = TestNode::start_with(|s| s.max_connections_per_ip = 100).await;
+    let mut bystander = Bystander::start(&node).await;
+    // 300 connections that never finish their upgrade, from the bystander's own address.
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let mut stream = TcpStream::connect(node.ws_addr).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        stalled.push(stream);
+    }
+    // A legitimate client of the same address gets in at once, well within the 10 s handshake
+    // timeout the stalled ones could otherwise hold their places for.
+    let started = std::time::Instant::now();
+    let mut legitimate = node.connect_as(PARENT).await;
+    legitimate.sync().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    bystander.assert_served(&node).await;
+    drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_connections_websockets_are_refused_and_rest_keeps_answering() {
+    let node = TestNode::start_with(|s| s.max_connections = 5).await;
+    let mut bystander = Bystander::start(&node).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(raw_websocket(&node).await);
+    }
+    // The bystander and the socket assert_served opens take the last two places.
+    let mut extra = node.connect_as(PARENT).await;
+    extra.sync().await;
+    let mut refused = TcpStream::connect(node.ws_addr).await.unwrap();
+    let status = status_line(&mut refused, RECV_TIMEOUT).await;
+    assert!(status.starts_with("HTTP/1.1 503"), "{status:?}");
+    assert_eq!(node.get("/healthz", None).await.status, 200);
+    drop(extra);
+    drop(held);
+    node.eventually("places given back", || async {
+        let mut stream = TcpStream::connect(node.ws_addr).await.unwrap();
+        status_line(&mut stream, Duration::from_millis(300))
+            .await
+            .is_empty()
+    })
+    .await;
+    bystander.assert_served(&node).await;
+}

@@ -69,11 +69,13 @@ pub(super) async fn run(
                     }
                     // Binary frames are ignored; pings are answered by tungstenite itself.
                     Some(Ok(_)) => {}
-                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                        close(&mut ws, CloseCode::Size, "frame too large").await;
+                    Some(Err(error)) => {
+                        if let Some((code, reason)) = close_for(&error) {
+                            close(&mut ws, code, reason).await;
+                        }
                         break;
                     }
-                    Some(Err(_)) | None => break,
+                    None => break,
                 }
             }
             _ = outbox.ready() => {
@@ -129,6 +131,21 @@ async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
         }
     })
     .await;
+}
+
+/// The close a client's broken frame earns (RFC 6455 section 7.4.1); `None` when the
+/// connection itself is gone and nothing can be sent.
+fn close_for(error: &WsError) -> Option<(CloseCode, &'static str)> {
+    match error {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            Some((CloseCode::Size, "frame too large"))
+        }
+        WsError::Utf8(_) => Some((CloseCode::Invalid, "invalid utf-8 in a text frame")),
+        WsError::Protocol(_) | WsError::Capacity(_) => {
+            Some((CloseCode::Protocol, "protocol error"))
+        }
+        _ => None,
+    }
 }
 
 fn close_code(reason: CloseReason) -> CloseCode {

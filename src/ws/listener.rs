@@ -1,74 +1,32 @@
-//! Accepts sockets: per-IP admission (429 before the upgrade), the handshake with a tuned
-//! `WebSocketConfig`, then one connection task each.
+//! Accepts sockets: admission counted from `accept` (refusals answered at once, 429 or 503),
+//! our own handshake within [`HANDSHAKE_TIMEOUT`] (a handshake evicted by a newcomer ends at
+//! once), then one connection task each.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use ractor::ActorRef;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::task::TaskTracker;
 
 use switchyard_actors::supervisor::SupervisorMsg;
 
+use super::admission::{AdmissionLimits, Admissions, Refused};
 use super::connection;
+use super::handshake::{self, refuse};
 
 /// The websocket settings of a node.
 #[derive(Clone, Debug)]
 pub(crate) struct WsOptions {
-    pub max_connections_per_ip: usize,
-    pub max_frame_bytes: usize,
-    pub ping_interval: Duration,
-    pub idle_timeout: Duration,
+    pub(crate) admission: AdmissionLimits,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) ping_interval: Duration,
+    pub(crate) idle_timeout: Duration,
 }
 
 /// How long a client may take to complete the upgrade.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Open sockets per client IP.
-#[derive(Default)]
-struct PerIp {
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One admitted socket's place in its IP's count; given back on drop.
-struct Admission {
-    per_ip: Arc<PerIp>,
-    ip: IpAddr,
-}
-
-impl PerIp {
-    fn admit(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<Admission> {
-        let mut open = self.open.lock();
-        let count = open.entry(ip).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(Admission {
-            per_ip: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        let mut open = self.per_ip.open.lock();
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
 
 /// Accepts until `shutdown` turns true. Every socket's task, from its handshake to its close,
 /// runs on `sockets`, so that shutdown can wait for the last one.
@@ -79,14 +37,14 @@ pub(crate) async fn serve(
     sockets: TaskTracker,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let per_ip = Arc::new(PerIp::default());
+    let admissions = Admissions::new(options.admission);
     let config = websocket_config(options.max_frame_bytes);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.wait_for(|stop| *stop) => break,
         };
-        let (stream, peer) = match accepted {
+        let (mut stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors, mostly: back off instead of spinning.
@@ -95,16 +53,35 @@ pub(crate) async fn serve(
                 continue;
             }
         };
+        let mut admission = match admissions.admit(peer.ip()) {
+            Ok(admission) => admission,
+            Err(refused) => {
+                let (status, reason) = refusal(refused);
+                sockets.spawn(async move { refuse(&mut stream, status, reason).await });
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let admission = per_ip.admit(peer.ip(), options.max_connections_per_ip);
         let supervisor = supervisor.clone();
         let options = options.clone();
         sockets.spawn(async move {
-            let handshake = tokio::time::timeout(
-                HANDSHAKE_TIMEOUT,
-                upgrade(stream, admission.is_some(), config),
-            );
-            let Ok(Ok(ws)) = handshake.await else {
+            let reading =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake::read_upgrade(&mut stream));
+            let upgrade = tokio::select! {
+                read = reading => read,
+                refused = admission.evicted() => {
+                    let (status, reason) = refusal(refused);
+                    refuse(&mut stream, status, reason).await;
+                    return;
+                }
+            };
+            let Ok(Ok(upgrade)) = upgrade else {
+                return;
+            };
+            if !admission.open() {
+                return;
+            }
+            let Ok(ws) = handshake::accept(stream, upgrade, config).await else {
                 return;
             };
             connection::run(ws, peer, supervisor, &options).await;
@@ -113,24 +90,18 @@ pub(crate) async fn serve(
     }
 }
 
-// The callback's error type is tungstenite's, whatever its size.
-#[allow(clippy::result_large_err)]
-async fn upgrade(
-    stream: TcpStream,
-    admitted: bool,
-    config: WebSocketConfig,
-) -> Result<tokio_tungstenite::WebSocketStream<TcpStream>, tokio_tungstenite::tungstenite::Error> {
-    let check = move |_request: &Request, response: Response| {
-        if admitted {
-            Ok(response)
-        } else {
-            let mut refusal =
-                ErrorResponse::new(Some("too many connections from this address".into()));
-            *refusal.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            Err(refusal)
-        }
-    };
-    tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config)).await
+/// The answer to a connection refused at `accept`: status and reason.
+fn refusal(refused: Refused) -> (&'static str, &'static str) {
+    match refused {
+        Refused::TooManyFromAddress => (
+            "429 Too Many Requests",
+            "too many connections from this address",
+        ),
+        Refused::Full => (
+            "503 Service Unavailable",
+            "the node holds all it can; retry",
+        ),
+    }
 }
 
 /// Small buffers: an idle socket's memory is mostly these (DESIGN: ~7 KB instead of ~135 KB).

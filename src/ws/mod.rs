@@ -1,8 +1,11 @@
-//! The websocket edge (SPEC 3, 7): a listener that admits sockets through tokio-tungstenite's
-//! server handshake with small buffers, and one task per socket that moves frames between the
-//! socket and its session actor.
+//! The websocket edge (SPEC 3, 7): a listener that admits sockets (bounded per address and in
+//! all, counted from `accept`) through our own opening handshake, and one task per socket that
+//! moves frames between the socket and its session actor.
 
+mod admission;
 mod connection;
+mod handshake;
 mod listener;
 
+pub(crate) use admission::AdmissionLimits;
 pub(crate) use listener::{WsOptions, serve};
