@@ -81,6 +81,35 @@ async fn a_client_that_stops_reading_is_closed_with_1008_under_disconnect() {
     node.assert_clean().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_again_is_cut_within_the_slow_consumer_bound() {
+    let node = node_with(SlowConsumerPolicy::Disconnect).await;
+    let mut bystander = Bystander::start(&node).await;
+    let _never_reads = stalled_subscriber(&node).await;
+    let started = std::time::Instant::now();
+    flood(&node).await;
+    // Its close frame cannot get through its full buffers: the node cuts it, 5 s after its
+    // writes or its close stalled, and counts it as a slow consumer (the queue overflowed, or
+    // a write stalled before it could).
+    let deadline = Duration::from_secs(15);
+    loop {
+        let metrics = node.metrics_text().await;
+        if metric(&metrics, "switchyard_connections") == Some(1.0) {
+            let counted = ["disconnects", "cuts"]
+                .iter()
+                .filter_map(|what| {
+                    metric(&metrics, &format!("switchyard_slow_consumer_{what}_total"))
+                })
+                .sum::<f64>();
+            assert_eq!(counted, 1.0, "{metrics}");
+            break;
+        }
+        assert!(started.elapsed() < deadline, "still not cut: {metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bystander.assert_served(&node).await;
+}
+
 #[tokio::test]
 async fn drop_oldest_keeps_the_socket_and_the_newest_events() {
     let node = node_with(SlowConsumerPolicy::DropOldest).await;

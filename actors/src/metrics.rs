@@ -56,4 +56,7 @@ pub struct Metrics {
     pub rate_limited: Counter,
     pub frames_dropped: Counter,
     pub slow_consumer_disconnects: Counter,
+    /// Slow consumers cut at the TCP level: a write stalled past the bound, so not even a close
+    /// frame could reach them.
+    pub slow_consumer_cuts: Counter,
 }

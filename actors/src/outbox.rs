@@ -182,6 +182,17 @@ impl Outbox {
         self.ready.notify_one();
     }
 
+    /// The socket's writer gave up on a client whose TCP buffers stayed full: the connection is
+    /// cut without a close frame (none could get through), counted as a slow consumer.
+    pub fn cut_for_a_stalled_write(&self) {
+        let mut queue = self.queue.lock();
+        queue.frames.clear();
+        queue.bytes = 0;
+        queue.close = Some(CloseReason::SlowConsumer);
+        drop(queue);
+        self.metrics.slow_consumer_cuts.inc();
+    }
+
     pub fn is_closing(&self) -> bool {
         self.queue.lock().close.is_some()
     }
@@ -262,6 +273,17 @@ mod tests {
         let out = outbox(100, 3, SlowConsumerPolicy::Disconnect);
         assert!(out.push(frame("abcdef")));
         assert_eq!(out.take().frames.len(), 1);
+    }
+
+    #[test]
+    fn a_stalled_write_cuts_the_socket_and_is_counted() {
+        let out = outbox(10, 1000, SlowConsumerPolicy::Disconnect);
+        out.push(frame("a"));
+        out.cut_for_a_stalled_write();
+        assert!(out.is_closing());
+        assert!(!out.push(frame("b")), "nothing more is queued");
+        assert_eq!(out.take().frames, Vec::<TextFrame>::new());
+        assert_eq!(out.metrics.slow_consumer_cuts.get(), 1);
     }
 
     #[test]

@@ -73,6 +73,11 @@ pub(super) fn render(metrics: &Metrics) -> String {
             "Sockets closed because their outbound queue overflowed.",
             metrics.slow_consumer_disconnects.get(),
         ),
+        (
+            "switchyard_slow_consumer_cuts_total",
+            "Slow consumers cut at the TCP level: a write stalled past 5 s.",
+            metrics.slow_consumer_cuts.get(),
+        ),
     ];
     let mut text = String::with_capacity(2048);
     // The conventional names, so the load generator and dashboards read them without a pid.

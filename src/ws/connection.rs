@@ -24,9 +24,10 @@ use super::listener::WsOptions;
 /// How long a closing socket may take to take our close frame and answer it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long one batch may take to reach the socket: a client that stops reading fills the
-/// TCP buffers, and then only dropping the connection frees its task.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one write may wait on a client that stopped reading (its TCP buffers full): SPEC 7's
+/// `max_lag`. Past it the client is a slow consumer whose close frame could not get through
+/// either, so the connection is cut, and counted.
+const STALLED_WRITE_LIMIT: Duration = Duration::from_secs(5);
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -80,9 +81,14 @@ pub(super) async fn run(
             }
             _ = outbox.ready() => {
                 let batch = outbox.take();
-                let written = tokio::time::timeout(WRITE_TIMEOUT, write_batch(&mut ws, batch.frames)).await;
-                if !matches!(written, Ok(Ok(()))) {
-                    break;
+                let written = tokio::time::timeout(STALLED_WRITE_LIMIT, write_batch(&mut ws, batch.frames)).await;
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_stalled) => {
+                        outbox.cut_for_a_stalled_write();
+                        break;
+                    }
                 }
                 if let Some(reason) = batch.close {
                     close(&mut ws, close_code(reason), reason.text()).await;
@@ -96,9 +102,14 @@ pub(super) async fn run(
                 }
                 if last_ping.elapsed() >= options.ping_interval {
                     last_ping = Instant::now();
-                    let sent = tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Ping(Bytes::new()))).await;
-                    if !matches!(sent, Ok(Ok(()))) {
-                        break;
+                    let sent = tokio::time::timeout(STALLED_WRITE_LIMIT, ws.send(Message::Ping(Bytes::new()))).await;
+                    match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break,
+                        Err(_stalled) => {
+                            outbox.cut_for_a_stalled_write();
+                            break;
+                        }
                     }
                 }
             }
