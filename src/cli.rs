@@ -119,6 +119,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub max_bindings_per_socket: Option<String>,
 
+    /// The longest id (any word) a binding may hold; longer ones are refused
+    #[arg(long, value_name = "BYTES")]
+    pub max_binding_id_bytes: Option<String>,
+
+    /// The bytes of binding strings one socket may hold, and one frame may name, so that every
+    /// reply stays far below max_frame_bytes
+    #[arg(long, value_name = "BYTES")]
+    pub max_binding_bytes_per_socket: Option<String>,
+
     /// Requests a socket may send in a burst before rate limiting
     #[arg(long, value_name = "N")]
     pub rate_limit_burst: Option<String>,

@@ -86,6 +86,10 @@ pub struct Settings {
     #[serde(with = "count")]
     pub max_bindings_per_socket: usize,
     #[serde(with = "count")]
+    pub max_binding_id_bytes: usize,
+    #[serde(with = "count")]
+    pub max_binding_bytes_per_socket: usize,
+    #[serde(with = "count")]
     pub rate_limit_burst: u32,
     #[serde(with = "count")]
     pub rate_limit_per_second: u32,
@@ -133,6 +137,8 @@ impl Default for Settings {
             max_connections_per_ip: 1000,
             max_connections_per_account: 5000,
             max_bindings_per_socket: 500,
+            max_binding_id_bytes: 256,
+            max_binding_bytes_per_socket: 30 * 1024,
             rate_limit_burst: 100,
             rate_limit_per_second: 10,
             max_frame_bytes: 65536,
@@ -199,6 +205,8 @@ impl Settings {
         Limits {
             max_connections_per_account: self.max_connections_per_account,
             max_bindings_per_socket: self.max_bindings_per_socket,
+            max_binding_id_bytes: self.max_binding_id_bytes,
+            max_binding_bytes_per_socket: self.max_binding_bytes_per_socket,
             rate: RateLimit {
                 burst: self.rate_limit_burst,
                 per_second: self.rate_limit_per_second,
@@ -823,6 +831,8 @@ mod tests {
             max_rest_connections: 21,
             max_connections: 31,
             max_handshakes: 41,
+            max_binding_id_bytes: 51,
+            max_binding_bytes_per_socket: 61,
             ..Settings::default()
         };
         s.max_connections_per_account = 12;
@@ -859,6 +869,8 @@ query_timeout = 2
 max_rest_connections = 21
 max_connections = 31
 max_handshakes = 41
+max_binding_id_bytes = 51
+max_binding_bytes_per_socket = 61
 "#;
 
     #[test]
@@ -909,6 +921,8 @@ max_handshakes = 41
             ("SWITCHYARD_MAX_REST_CONNECTIONS", "21"),
             ("SWITCHYARD_MAX_CONNECTIONS", "31"),
             ("SWITCHYARD_MAX_HANDSHAKES", "41"),
+            ("SWITCHYARD_MAX_BINDING_ID_BYTES", "51"),
+            ("SWITCHYARD_MAX_BINDING_BYTES_PER_SOCKET", "61"),
             // Not settings: ignored.
             ("SWITCHYARD_LOG", "debug"),
             ("SWITCHYARD_NO_SUCH_THING", "x"),
@@ -947,6 +961,8 @@ max_handshakes = 41
             max_rest_connections: s("21"),
             max_connections: s("31"),
             max_handshakes: s("41"),
+            max_binding_id_bytes: s("51"),
+            max_binding_bytes_per_socket: s("61"),
         }
     }
 

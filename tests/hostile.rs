@@ -307,3 +307,93 @@ async fn past_max_connections_websockets_are_refused_and_rest_keeps_answering() 
     .await;
     bystander.assert_served(&node).await;
 }
+
+// ---- what one tenant's token can make the node hold ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_are_bounded_in_id_length_and_in_bytes_per_socket() {
+    let node = TestNode::start_with(|s| s.rate_limit_burst = 1000).await;
+    let mut bystander = Bystander::start(&node).await;
+    let mut tenant = node.connect_as(PARENT).await;
+    // 30 sockets × 60 bindings with 64 KB ids once took 1.8 GB: each is refused now.
+    let huge = "x".repeat(20_000);
+    for at in 0..5 {
+        let reply = tenant
+            .request(
+                serde_json::json!({"action": "subscribe", "request_id": format!("h{at}"),
+                "data": {"account_id": PARENT, "binding": format!("call.CHANNEL_CREATE.{huge}")}}),
+            )
+            .await;
+        assert_error_reply(
+            &reply,
+            &format!("h{at}"),
+            "binding id longer than 256 bytes",
+        );
+    }
+    // Ids at the limit fill the socket's 30 KiB of bindings, then no more.
+    let mut held = 0;
+    let refused = loop {
+        let id = format!("{held:0>256}");
+        let reply = tenant
+            .request(serde_json::json!({"action": "subscribe", "request_id": "b",
+                "data": {"account_id": PARENT, "binding": format!("call.CHANNEL_CREATE.{id}")}}))
+            .await;
+        if reply["status"] != "success" {
+            break reply;
+        }
+        held += 1;
+        assert!(held < 200, "never refused");
+    };
+    assert_error_reply(&refused, "b", "bindings longer than 30720 bytes in all");
+    assert_eq!(
+        held,
+        30 * 1024 / "call.CHANNEL_CREATE.".len().saturating_add(256)
+    );
+    // The reply that lists them all stays far below the largest frame the node takes.
+    let listed = tenant
+        .request(serde_json::json!({"action": "subscribe", "request_id": "l",
+            "data": {"account_id": PARENT, "binding": "call.*.*"}}))
+        .await;
+    assert!(
+        listed.to_string().len() < 65_536,
+        "{}",
+        listed.to_string().len()
+    );
+    bystander.assert_served(&node).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_echoed_exactly_and_a_huge_one_is_refused() {
+    let node = TestNode::start().await;
+    let mut client = node.connect_as(PARENT).await;
+    for id in [
+        "18446744073709551617",
+        "-99999999999999999999999",
+        "1.50",
+        "1.0E+2",
+    ] {
+        client
+            .send_text(format!(r#"{{"action":"ping","request_id":{id}}}"#))
+            .await;
+        let reply = client.recv_text().await;
+        let expected = format!(r#"{{"action":"reply","request_id":{id},"status":"success","#);
+        assert!(reply.starts_with(&expected), "{id}: {reply}");
+    }
+    let long = "r".repeat(10_000);
+    let reply = client
+        .request(serde_json::json!({"action": "ping", "request_id": long}))
+        .await;
+    assert_eq!(reply["data"]["errors"][0], "invalid value for request_id");
+    assert_fresh_request_id(&reply);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_surrounding_whitespace_works_on_both_ports_alike() {
+    let node = TestNode::start().await;
+    let padded = format!("  {} \t", node.token(PARENT));
+    let mut client = node.connect().await;
+    client.authenticate(&padded).await;
+    let path = format!("/v2/accounts/{PARENT}/websockets");
+    let listed = node.get(&path, Some(padded.trim_end())).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+}

@@ -7,6 +7,10 @@ use crate::rate_limit::RateLimit;
 pub struct Limits {
     pub max_connections_per_account: usize,
     pub max_bindings_per_socket: usize,
+    /// The longest word (an id, mostly) a binding may hold.
+    pub max_binding_id_bytes: usize,
+    /// The bytes of binding strings one socket may hold, and one frame may name.
+    pub max_binding_bytes_per_socket: usize,
     pub rate: RateLimit,
     pub outbox: OutboxLimits,
 }
@@ -16,6 +20,8 @@ impl Default for Limits {
         Self {
             max_connections_per_account: 5000,
             max_bindings_per_socket: 500,
+            max_binding_id_bytes: 256,
+            max_binding_bytes_per_socket: 30 * 1024,
             rate: RateLimit::default(),
             outbox: OutboxLimits::default(),
         }

@@ -9,12 +9,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::account::{AccountId, AccountScope};
 use crate::bindings::{self, Translation};
 use crate::description::{Description, DescriptionSlot, SocketFacts};
 use crate::fabric::Fabric;
+use crate::limits::Limits;
 use crate::month::YearMonth;
 use crate::outbox::{Outbox, TextFrame};
 use crate::protocol::ProtocolError;
@@ -135,7 +137,7 @@ impl SessionState {
             Ok(frame) => frame,
             Err(error) => return Ok(self.refuse(None, &error)),
         };
-        let request_id = request::request_id(&frame);
+        let request_id = request::request_id(text);
         match self.carry_out(&frame).await {
             Ok(data) => Ok(reply::success(request_id, data)),
             Err(FrameError::Refused(error)) => Ok(self.refuse(request_id, &error)),
@@ -143,7 +145,7 @@ impl SessionState {
         }
     }
 
-    fn refuse(&self, request_id: Option<&Value>, error: &ProtocolError) -> TextFrame {
+    fn refuse(&self, request_id: Option<&RawValue>, error: &ProtocolError) -> TextFrame {
         let metrics = &self.args.fabric.metrics;
         metrics.errors_replied.inc();
         if matches!(error, ProtocolError::RateLimited { .. }) {
@@ -157,7 +159,7 @@ impl SessionState {
     async fn carry_out(&mut self, frame: &JsonObject) -> Result<Value, FrameError> {
         self.rate_limit()?;
         let account = self.authenticate(frame)?;
-        let request = validate(frame)?;
+        let request = validate(frame, &self.args.fabric.limits)?;
         self.authorize(&account, &request)?;
         self.enforce_limits(account, &request).await?;
         Ok(self.command(request))
@@ -204,13 +206,22 @@ impl SessionState {
         request: &ValidRequest,
     ) -> Result<(), FrameError> {
         if let Command::Subscribe(target) = &request.request.command {
-            let new = target
+            let limits = &self.args.fabric.limits;
+            let new: Vec<&String> = target
                 .bindings
                 .iter()
                 .filter(|binding| !self.holds(&target.scope, binding))
-                .count();
-            if self.held.len() + new > self.args.fabric.limits.max_bindings_per_socket {
+                .collect();
+            if self.held.len() + new.len() > limits.max_bindings_per_socket {
                 return Err(ProtocolError::BindingLimit.into());
+            }
+            let held_bytes: usize = self.held.iter().map(|held| held.binding.len()).sum();
+            let new_bytes: usize = new.iter().map(|binding| binding.len()).sum();
+            if held_bytes + new_bytes > limits.max_binding_bytes_per_socket {
+                return Err(ProtocolError::BindingBytes {
+                    max: limits.max_binding_bytes_per_socket,
+                }
+                .into());
             }
         }
         if self.account.is_none() {
@@ -342,20 +353,41 @@ impl SessionState {
 }
 
 /// Validation, the binding catalogue included. Bindings are translated in the month the frame
-/// arrived in: a MODB binding shows the month of subscription (SPEC 4).
-fn validate(frame: &JsonObject) -> Result<ValidRequest, ProtocolError> {
+/// arrived in: a MODB binding shows the month of subscription (SPEC 4). Their size is checked
+/// first: whatever a frame names, the reply echoes.
+fn validate(frame: &JsonObject, limits: &Limits) -> Result<ValidRequest, ProtocolError> {
     let request = request::decode(frame)?;
     let month = YearMonth::now();
     let translations = match &request.command {
-        Command::Subscribe(target) | Command::Unsubscribe(Some(target)) => target
-            .bindings
-            .iter()
-            .map(|binding| bindings::translate(binding, &target.scope, month))
-            .collect::<Result<_, _>>()?,
+        Command::Subscribe(target) | Command::Unsubscribe(Some(target)) => {
+            check_sizes(&target.bindings, limits)?;
+            target
+                .bindings
+                .iter()
+                .map(|binding| bindings::translate(binding, &target.scope, month))
+                .collect::<Result<_, _>>()?
+        }
         Command::Unsubscribe(None) | Command::Ping => Vec::new(),
     };
     Ok(ValidRequest {
         request,
         translations,
     })
+}
+
+/// No word of a binding longer than `max_binding_id_bytes`, and no more than
+/// `max_binding_bytes_per_socket` named in one frame.
+fn check_sizes(bindings: &[String], limits: &Limits) -> Result<(), ProtocolError> {
+    let max = limits.max_binding_id_bytes;
+    if bindings
+        .iter()
+        .any(|binding| binding.split('.').any(|word| word.len() > max))
+    {
+        return Err(ProtocolError::BindingIdTooLong { max });
+    }
+    let max = limits.max_binding_bytes_per_socket;
+    if bindings.iter().map(String::len).sum::<usize>() > max {
+        return Err(ProtocolError::BindingBytes { max });
+    }
+    Ok(())
 }

@@ -38,7 +38,9 @@ impl JwtVerifier {
         DecodingKey::from_rsa_pem(pem).map_err(|e| InvalidPublicKey(e.to_string()))
     }
 
+    /// Surrounding whitespace is not part of a token, whether it came in a header or a frame.
     pub fn verify(&self, token: &str) -> Result<AccountId, TokenError> {
+        let token = token.trim();
         if !is_jwt_shaped(token) {
             return Err(TokenError::Malformed);
         }
@@ -149,6 +151,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn surrounding_whitespace_is_not_part_of_a_token() {
+        let v = verifier();
+        let token = hs256(b"sekrit", json!({"account_id": ACCOUNT}));
+        let account = AccountId::parse(ACCOUNT).unwrap();
+        assert_eq!(v.verify(&format!(" {token}\t\n")), Ok(account));
+        assert_eq!(v.verify(" aaaa.bbbb.cccc "), Err(TokenError::Rejected));
+        assert_eq!(v.verify("aaaa.bb bb.cccc"), Err(TokenError::Malformed));
+    }
+
+    #[test]
     fn hs256_expired_is_rejected() {
         let token = hs256(b"sekrit", json!({"account_id": ACCOUNT, "exp": now() - 1}));
         assert_eq!(verifier().verify(&token), Err(TokenError::Rejected));
@@ -227,7 +239,6 @@ pub(crate) mod tests {
             "aaaa.bbbb.cc/c",
             "aaaa.bbbb.cc==",
             "aaaaa.bbbb.cccc",
-            "aaaa.bbbb.cccc ",
             "Bearer aaaa.bbbb.cccc",
         ] {
             assert_eq!(v.verify(token), Err(TokenError::Malformed), "{token:?}");

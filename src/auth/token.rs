@@ -28,9 +28,14 @@ pub enum TokenCommandError {
     InvalidAccount { given: String },
     #[error("--ttl must be greater than 0")]
     ZeroTtl,
+    #[error("--ttl must be at most {MAX_TTL_SECONDS} seconds (10 years)")]
+    TtlTooLong,
     #[error(transparent)]
     Mint(#[from] MintError),
 }
+
+/// The longest lifetime `switchyard token` gives: past it, a typo more likely than a wish.
+pub const MAX_TTL_SECONDS: u64 = 10 * 365 * 86_400 + 2 * 86_400;
 
 #[derive(Serialize)]
 struct Claims<'a> {
@@ -65,6 +70,9 @@ pub fn run(args: &TokenArgs) -> Result<String, TokenCommandError> {
         })?;
     if args.ttl == 0 {
         return Err(TokenCommandError::ZeroTtl);
+    }
+    if args.ttl > MAX_TTL_SECONDS {
+        return Err(TokenCommandError::TtlTooLong);
     }
     let secret = secret::load(&args.secret_file).map_err(|e| match e {
         SecretError::Missing { path } => TokenCommandError::MissingSecret { path },
@@ -150,6 +158,12 @@ mod tests {
         );
         let err = run(&args(dir.path(), ACCOUNT, 0)).unwrap_err();
         assert_eq!(err.to_string(), "--ttl must be greater than 0");
+        let err = run(&args(dir.path(), ACCOUNT, u64::MAX)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--ttl must be at most 315532800 seconds (10 years)"
+        );
+        assert!(run(&args(dir.path(), ACCOUNT, MAX_TTL_SECONDS)).is_ok());
     }
 
     #[test]

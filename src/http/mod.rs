@@ -210,13 +210,12 @@ fn with_cors(mut response: Response) -> Response {
 /// `X-Auth-Token`, or a bearer token in `Authorization`.
 fn token(headers: &HeaderMap) -> Option<&str> {
     if let Some(token) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
-        return Some(token.trim());
+        return Some(token);
     }
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
 }
 
 /// `a=1&b=x%20y` → pairs, percent- and plus-decoded.

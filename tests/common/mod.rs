@@ -660,6 +660,21 @@ impl Client {
         }
     }
 
+    /// The next text frame, byte for byte; fails on anything else or after [`RECV_TIMEOUT`].
+    pub async fn recv_text(&mut self) -> String {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("no frame from the server in time");
+            match next {
+                Some(Ok(Message::Text(text))) => return text.to_string(),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
     /// The next JSON frame; fails on a close or after [`RECV_TIMEOUT`].
     pub async fn recv_json(&mut self) -> Value {
         match self.recv().await {

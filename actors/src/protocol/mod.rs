@@ -32,6 +32,12 @@ pub enum ProtocolError {
     UnauthorizedAccount,
     #[error("binding limit reached")]
     BindingLimit,
+    /// A binding word (an id, mostly) longer than the node takes.
+    #[error("binding id longer than {max} bytes")]
+    BindingIdTooLong { max: usize },
+    /// The socket's bindings, or one frame's, would hold more bytes than the node takes.
+    #[error("bindings longer than {max} bytes in all")]
+    BindingBytes { max: usize },
     #[error("connection limit reached for account")]
     ConnectionLimit,
 }
@@ -79,6 +85,14 @@ mod tests {
                 "unauthorized account id",
             ),
             (ProtocolError::BindingLimit, "binding limit reached"),
+            (
+                ProtocolError::BindingIdTooLong { max: 256 },
+                "binding id longer than 256 bytes",
+            ),
+            (
+                ProtocolError::BindingBytes { max: 30720 },
+                "bindings longer than 30720 bytes in all",
+            ),
             (
                 ProtocolError::ConnectionLimit,
                 "connection limit reached for account",

@@ -1,6 +1,8 @@
 //! Server → client frames: replies, and event frames built from a per-route head and a
 //! per-event tail so that an event is serialised once however many sockets receive it.
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::ProtocolError;
@@ -8,32 +10,39 @@ use crate::event::Event;
 use crate::id::fresh_id;
 use crate::outbox::TextFrame;
 
-fn request_id_value(request_id: Option<&Value>) -> Value {
-    request_id
-        .cloned()
-        .unwrap_or_else(|| Value::String(fresh_id()))
+#[derive(Serialize)]
+struct Reply<'a> {
+    action: &'static str,
+    request_id: RequestId<'a>,
+    status: &'static str,
+    data: Value,
 }
 
-pub fn success(request_id: Option<&Value>, data: Value) -> TextFrame {
-    frame(json!({
-        "action": "reply",
-        "request_id": request_id_value(request_id),
-        "status": "success",
-        "data": data,
-    }))
+/// The client's `request_id`, echoed byte for byte, or a fresh one.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RequestId<'a> {
+    Echoed(&'a RawValue),
+    Fresh(String),
 }
 
-pub fn error(request_id: Option<&Value>, error: &ProtocolError) -> TextFrame {
-    frame(json!({
-        "action": "reply",
-        "request_id": request_id_value(request_id),
-        "status": "error",
-        "data": {"errors": [error.to_string()]},
-    }))
+fn reply(request_id: Option<&RawValue>, status: &'static str, data: Value) -> TextFrame {
+    let reply = Reply {
+        action: "reply",
+        request_id: request_id.map_or_else(|| RequestId::Fresh(fresh_id()), RequestId::Echoed),
+        status,
+        data,
+    };
+    // Strings, raw JSON and a JSON value: nothing here can fail to serialise.
+    TextFrame::from(serde_json::to_string(&reply).unwrap_or_default())
 }
 
-fn frame(value: Value) -> TextFrame {
-    TextFrame::from(value.to_string())
+pub fn success(request_id: Option<&RawValue>, data: Value) -> TextFrame {
+    reply(request_id, "success", data)
+}
+
+pub fn error(request_id: Option<&RawValue>, error: &ProtocolError) -> TextFrame {
+    reply(request_id, "error", json!({"errors": [error.to_string()]}))
 }
 
 /// The part of an event frame that depends only on the binding:
@@ -75,12 +84,19 @@ mod tests {
     use bytes::Bytes;
 
     #[test]
-    fn replies_echo_the_request_id() {
-        let reply = success(Some(&json!("r5")), json!({"response":"pong"}));
-        let value: Value = serde_json::from_str(reply.as_str()).unwrap();
+    fn replies_echo_the_request_id_byte_for_byte() {
+        let id = RawValue::from_string(r#""r5""#.to_string()).unwrap();
+        let reply = success(Some(&id), json!({"response":"pong"}));
         assert_eq!(
-            value,
-            json!({"action":"reply","request_id":"r5","status":"success","data":{"response":"pong"}})
+            reply.as_str(),
+            r#"{"action":"reply","request_id":"r5","status":"success","data":{"response":"pong"}}"#
+        );
+        let big = RawValue::from_string("18446744073709551617".to_string()).unwrap();
+        let reply = error(Some(&big), &ProtocolError::InvalidJson);
+        assert!(
+            reply
+                .as_str()
+                .contains(r#""request_id":18446744073709551617,"#)
         );
     }
 

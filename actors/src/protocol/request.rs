@@ -1,7 +1,9 @@
 //! Client frames: parsing (step 0) and validation (step 3) of SPEC 3. Authentication and
 //! authorization are the session's; this module only reads what a frame says.
 
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::ProtocolError;
 use crate::account::{AccountId, AccountScope};
@@ -16,9 +18,24 @@ pub fn parse_frame(text: &str) -> Result<JsonObject, ProtocolError> {
     }
 }
 
-/// The `request_id` to echo; `None` when the client sent none (the reply then gets a fresh one).
-pub fn request_id(frame: &JsonObject) -> Option<&Value> {
-    frame.get("request_id").filter(|id| !id.is_null())
+/// The longest `request_id` echoed, as JSON text: KAZOO's are 32 hex, a UUID is 36.
+pub const MAX_REQUEST_ID_BYTES: usize = 256;
+
+/// The `request_id` of a frame's `text` (which [`parse_frame`] found to be an object), exactly
+/// as sent, a number past 2^64 too; `None` when the client sent none, or one too long to echo
+/// (the reply then gets a fresh one).
+pub fn request_id(text: &str) -> Option<&RawValue> {
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow, default)]
+        request_id: Option<&'a RawValue>,
+    }
+    let id = serde_json::from_str::<Head<'_>>(text).ok()?.request_id?;
+    (id.get() != "null" && id.get().len() <= MAX_REQUEST_ID_BYTES).then_some(id)
+}
+
+fn too_long(request_id: &Value) -> bool {
+    serde_json::to_string(request_id).map_or(true, |text| text.len() > MAX_REQUEST_ID_BYTES)
 }
 
 /// The frame's `auth_token`, if any. A token that is not a string cannot be a JWT.
@@ -58,6 +75,9 @@ pub struct Request {
 
 /// Step 3 (validate), up to but not including the binding catalogue.
 pub fn decode(frame: &JsonObject) -> Result<Request, ProtocolError> {
+    if frame.get("request_id").is_some_and(too_long) {
+        return Err(ProtocolError::InvalidValue("request_id"));
+    }
     let command = match frame.get("action") {
         None | Some(Value::Null) => return Err(ProtocolError::MissingKeys(vec!["action"])),
         Some(Value::String(action)) => match action.as_str() {
@@ -176,11 +196,17 @@ mod tests {
     }
 
     #[test]
-    fn request_id_is_echoed_when_present() {
-        let frame = parse_frame(r#"{"request_id":"r1"}"#).unwrap();
-        assert_eq!(request_id(&frame), Some(&json!("r1")));
-        let frame = parse_frame(r#"{"request_id":null}"#).unwrap();
-        assert_eq!(request_id(&frame), None);
+    fn request_id_is_echoed_when_present_exactly_as_sent() {
+        let id = |text: &str| request_id(text).map(|raw| raw.get().to_string());
+        assert_eq!(id(r#"{"request_id":"r1"}"#).as_deref(), Some(r#""r1""#));
+        assert_eq!(
+            id(r#"{"a":1,"request_id":18446744073709551617}"#).as_deref(),
+            Some("18446744073709551617")
+        );
+        assert_eq!(id(r#"{"request_id":null}"#), None);
+        assert_eq!(id(r#"{"action":"ping"}"#), None);
+        let long = format!(r#"{{"request_id":"{}"}}"#, "r".repeat(MAX_REQUEST_ID_BYTES));
+        assert_eq!(id(&long), None, "too long to echo");
     }
 
     #[test]
