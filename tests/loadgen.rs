@@ -262,10 +262,17 @@ async fn connect_spreads_over_source_addresses_past_the_per_ip_limit() {
     assert_eq!(refused.status, 3, "{}\n{}", refused.stdout, refused.stderr);
     let report = refused.report.expect("a report all the same");
     assert_eq!(n(&report["connections"]["connected"]), 10);
-    assert_eq!(n(&report["connections"]["failed"]), 4);
+    assert_eq!(
+        n(&report["connections"]["failed"]),
+        4,
+        "{}",
+        report["connections"]
+    );
     assert_eq!(
         n(&report["connections"]["failures"]["handshake: HTTP 429 Too Many Requests"]),
-        4
+        4,
+        "{}",
+        report["connections"]
     );
     assert_eq!(report["complete"], false);
     assert!(refused.stdout.contains("PROBLEM"), "{}", refused.stdout);

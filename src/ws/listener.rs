@@ -79,6 +79,9 @@ pub(crate) async fn serve(
                 return;
             };
             if !admission.open() {
+                // Evicted just as its request arrived: it was told why, and is answered so.
+                let (status, reason) = refusal(admission.evicted().await);
+                refuse(&mut stream, status, reason).await;
                 return;
             }
             let Ok(ws) = handshake::accept(stream, upgrade, config).await else {
