@@ -16,7 +16,7 @@ use switchyard_actors::fabric::Fabric;
 use switchyard_actors::outbox::CloseReason;
 use switchyard_actors::supervisor::{Supervisor, SupervisorMsg};
 
-use crate::auth::{AuthSetupError, NodeAuthority};
+use crate::auth::{AuthSetupError, DirectoryError, NodeAuthority};
 use crate::bus::Bus;
 use crate::config::{BusSetting, FD_RESERVE, Settings, raise_open_file_limit};
 use crate::http::{self, HttpContext};
@@ -58,6 +58,7 @@ pub struct Node {
     http_addr: SocketAddr,
     authority: Arc<NodeAuthority>,
     fabric: Arc<Fabric>,
+    supervisor: ActorRef<SupervisorMsg>,
     stop: watch::Sender<bool>,
     done: JoinHandle<()>,
 }
@@ -82,6 +83,7 @@ impl Node {
             settings.node_name.clone(),
         );
         let (supervisor, supervisor_done) = Actor::spawn(None, Supervisor, fabric.clone()).await?;
+        let supervisor_handle = supervisor.clone();
         let bus = Arc::new(Bus::embedded(fabric.clone()));
         let (stop, stopped) = watch::channel(false);
         let sockets = TaskTracker::new();
@@ -131,6 +133,7 @@ impl Node {
             http_addr,
             authority,
             fabric,
+            supervisor: supervisor_handle,
             stop,
             done,
         })
@@ -150,6 +153,17 @@ impl Node {
 
     pub fn authority(&self) -> &Arc<NodeAuthority> {
         &self.authority
+    }
+
+    /// Rereads the account directory (SIGHUP) and applies it to live sockets: those of accounts
+    /// it no longer has are closed (4001), the others drop the bindings it no longer allows.
+    /// On error the directory in use stays, and so does every binding.
+    pub fn reload_directory(&self) -> Result<(), DirectoryError> {
+        let removed = self.authority.reload_directory()?;
+        let _ = self
+            .supervisor
+            .cast(SupervisorMsg::RightsChanged { removed });
+        Ok(())
     }
 
     /// Begins the graceful shutdown; [`Node::stopped`] waits for its end.

@@ -58,7 +58,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
-            _ = hangup.recv() => match node.authority().reload_directory() {
+            _ = hangup.recv() => match node.reload_directory() {
                 Ok(()) => tracing::info!("account directory reloaded"),
                 Err(error) => tracing::error!(%error, "account directory not reloaded; keeping the old one"),
             },

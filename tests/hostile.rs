@@ -397,3 +397,79 @@ async fn a_token_with_surrounding_whitespace_works_on_both_ports_alike() {
     let listed = node.get(&path, Some(padded.trim_end())).await;
     assert_eq!(listed.status, 200, "{}", listed.text);
 }
+
+// ---- rights taken away ----
+
+fn directory(accounts: serde_json::Value) -> String {
+    serde_json::json!({ "accounts": accounts }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rights_taken_away_on_reload_are_taken_from_live_sockets() {
+    let node = TestNode::start().await;
+    let mut bystander = Bystander::start(&node).await;
+    let account = |id: &str, parent: Option<&str>, superduper: bool| serde_json::json!({"id": id, "parent": parent, "name": id, "superduper": superduper});
+    // Before: PARENT is superduper and CHILD's parent; STRANGER is in the directory.
+    let before = directory(serde_json::json!([
+        account(MASTER, None, true),
+        account(PARENT, None, true),
+        account(CHILD, Some(PARENT), false),
+        account(OTHER, None, false),
+        account(STRANGER, None, false),
+    ]));
+    std::fs::write(node.accounts_file(), before).unwrap();
+    node.node().reload_directory().unwrap();
+
+    let mut parent = node.connect_as(PARENT).await;
+    parent.subscribe_ok("*", &["call.*.*"]).await;
+    parent.subscribe_ok(CHILD, &["fax.status.*"]).await;
+    parent.subscribe_ok(PARENT, &["object.*.*"]).await;
+    let mut stranger = node.connect_as(STRANGER).await;
+    stranger.subscribe_ok(STRANGER, &["call.*.*"]).await;
+
+    // After: PARENT is neither superduper nor CHILD's parent, and STRANGER is gone.
+    let after = directory(serde_json::json!([
+        account(MASTER, None, true),
+        account(PARENT, None, false),
+        account(CHILD, None, false),
+        account(OTHER, None, false),
+    ]));
+    std::fs::write(node.accounts_file(), after).unwrap();
+    node.node().reload_directory().unwrap();
+
+    let notice = parent.recv_json().await;
+    assert_eq!(notice["status"], "error", "{notice}");
+    assert_eq!(
+        notice["data"]["errors"],
+        serde_json::json!(["rights revoked"])
+    );
+    assert_eq!(
+        notice["data"]["unsubscribed"],
+        serde_json::json!(["call.*.*", "fax.status.*"])
+    );
+    assert_eq!(
+        notice["data"]["subscribed"],
+        serde_json::json!(["object.*.*"])
+    );
+    match stranger.recv().await {
+        Incoming::Close(code, _) => assert_eq!(code, Some(4001)),
+        other => panic!("expected close 4001, got {other:?}"),
+    }
+    // What was taken is no longer delivered.
+    node.publish_ok(&call_event(CHILD, "CHANNEL_CREATE", "after"))
+        .await;
+    node.publish_ok(&fax_status_event(CHILD, "f1")).await;
+    parent.sync().await;
+    let listed = node.list(PARENT).await;
+    assert_eq!(listed[0]["bindings"], serde_json::json!(["object.*.*"]));
+    let metrics = node.metrics_text().await;
+    assert_eq!(
+        metric(&metrics, "switchyard_bindings_revoked_total"),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(&metrics, "switchyard_account_removed_closes_total"),
+        Some(1.0)
+    );
+    bystander.assert_served(&node).await;
+}

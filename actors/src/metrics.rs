@@ -59,4 +59,8 @@ pub struct Metrics {
     /// Slow consumers cut at the TCP level: a write stalled past the bound, so not even a close
     /// frame could reach them.
     pub slow_consumer_cuts: Counter,
+    /// Bindings dropped because the directory no longer allows them.
+    pub bindings_revoked: Counter,
+    /// Sockets closed (4001) because their account left the directory.
+    pub account_removed_closes: Counter,
 }

@@ -77,6 +77,8 @@ pub enum CloseReason {
     SlowConsumer,
     /// Kicked through `DELETE /v2/accounts/{A}/websockets/{ID}`: 4000.
     Kicked,
+    /// Its account left the directory: 4001.
+    AccountRemoved,
     /// The session failed: 1011.
     InternalError,
 }
@@ -87,6 +89,7 @@ impl CloseReason {
             CloseReason::GoingAway => 1001,
             CloseReason::SlowConsumer => 1008,
             CloseReason::Kicked => 4000,
+            CloseReason::AccountRemoved => 4001,
             CloseReason::InternalError => 1011,
         }
     }
@@ -95,6 +98,7 @@ impl CloseReason {
             CloseReason::GoingAway => "going away",
             CloseReason::SlowConsumer => "slow consumer",
             CloseReason::Kicked => "closed by request",
+            CloseReason::AccountRemoved => "account removed",
             CloseReason::InternalError => "internal error",
         }
     }

@@ -30,6 +30,8 @@ pub enum SessionMsg {
     /// A text frame from the client; answered once its reply is queued, so that the socket's
     /// reader waits for its session (back-pressure instead of an unbounded mailbox).
     Frame(String, RpcReplyPort<()>),
+    /// The account directory changed: drop the bindings it no longer allows, and say so.
+    RecheckRights,
 }
 
 pub struct SessionArgs {
@@ -124,6 +126,7 @@ impl Actor for Session {
                 state.args.outbox.push(reply);
                 let _ = done.send(());
             }
+            SessionMsg::RecheckRights => state.recheck_rights(),
         }
         Ok(())
     }
@@ -186,16 +189,47 @@ impl SessionState {
     }
 
     fn authorize(&self, account: &AccountId, request: &ValidRequest) -> Result<(), ProtocolError> {
-        let Some(target) = request.target() else {
-            return Ok(());
-        };
+        match request.target() {
+            Some(target) => self.may_bind(account, &target.scope),
+            None => Ok(()),
+        }
+    }
+
+    fn may_bind(&self, account: &AccountId, scope: &AccountScope) -> Result<(), ProtocolError> {
         let authority = &self.args.fabric.authority;
-        match &target.scope {
+        match scope {
             AccountScope::All if authority.is_superduper(account) => Ok(()),
             AccountScope::All => Err(ProtocolError::UnauthorizedWildcard),
             AccountScope::One(other) if authority.may_act_on(account, other) => Ok(()),
             AccountScope::One(_) => Err(ProtocolError::UnauthorizedAccount),
         }
+    }
+
+    /// Drops every binding the account may no longer hold (its parent link or its superduper
+    /// flag went), and tells the client which, in an error reply it did not ask for.
+    fn recheck_rights(&mut self) {
+        let Some(account) = self.account.clone() else {
+            return;
+        };
+        let (kept, revoked): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|held| self.may_bind(&account, &held.scope).is_ok());
+        self.held = kept;
+        if revoked.is_empty() {
+            return;
+        }
+        let fabric = &self.args.fabric;
+        for held in &revoked {
+            fabric.router.unsubscribe(self.args.key, &held.subscription);
+        }
+        fabric.metrics.bindings_revoked.add(revoked.len() as u64);
+        let unsubscribed: Vec<&str> = revoked.iter().map(|held| held.binding.as_str()).collect();
+        let notice = reply::error_with(
+            &ProtocolError::RightsRevoked,
+            json!({"unsubscribed": unsubscribed, "subscribed": self.subscribed()}),
+        );
+        self.args.outbox.push(notice);
+        self.args.description.publish(self.describe());
     }
 
     /// The socket's bindings first, then its account's connections: counting the socket

@@ -51,6 +51,9 @@ pub enum SupervisorMsg {
     },
     /// Ask every socket to close (shutdown: 1001).
     CloseAll(CloseReason),
+    /// The account directory changed: close the sockets of `removed` accounts (4001), and have
+    /// every other authenticated session check that it may still hold its bindings.
+    RightsChanged { removed: Vec<AccountId> },
     /// How many sessions are open.
     Count(RpcReplyPort<usize>),
 }
@@ -83,6 +86,7 @@ pub enum QueryError {
 }
 
 struct Entry {
+    actor: ActorRef<SessionMsg>,
     id: Arc<str>,
     outbox: Arc<Outbox>,
     /// Set when the session first authenticates.
@@ -176,6 +180,7 @@ impl Actor for Supervisor {
                     entry.outbox.close(reason);
                 }
             }
+            SupervisorMsg::RightsChanged { removed } => state.rights_changed(&removed),
             SupervisorMsg::Count(reply) => {
                 let _ = reply.send(state.sessions.len());
             }
@@ -238,6 +243,7 @@ impl SupervisorState {
         self.sessions.insert(
             key,
             Entry {
+                actor: actor.clone(),
                 id: id.clone(),
                 outbox: outbox.clone(),
                 account: None,
@@ -299,6 +305,20 @@ impl SupervisorState {
             sockets: descriptions,
             next_start_key: listed.next().map(|entry| entry.id.clone()),
         })
+    }
+
+    fn rights_changed(&self, removed: &[AccountId]) {
+        for (account, sockets) in &self.by_account {
+            let gone = removed.contains(account);
+            for entry in sockets.iter().filter_map(|key| self.sessions.get(key)) {
+                if gone {
+                    entry.outbox.close(CloseReason::AccountRemoved);
+                    self.fabric.metrics.account_removed_closes.inc();
+                } else {
+                    let _ = entry.actor.cast(SessionMsg::RecheckRights);
+                }
+            }
+        }
     }
 
     fn forget(&mut self, actor: ActorId, failed: bool) {

@@ -246,6 +246,15 @@ impl AccountDirectory {
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty()
     }
+
+    /// The accounts of this directory that `newer` no longer has.
+    pub fn removed_in(&self, newer: &AccountDirectory) -> Vec<AccountId> {
+        self.accounts
+            .keys()
+            .filter(|id| !newer.contains(id))
+            .cloned()
+            .collect()
+    }
 }
 
 fn create_with_master(path: &Path) -> Result<(), DirectoryError> {

@@ -97,13 +97,15 @@ impl NodeAuthority {
         })
     }
 
-    /// Rereads the accounts file (SIGHUP). On error the directory in use stays.
-    pub fn reload_directory(&self) -> Result<(), DirectoryError> {
-        if let Some(path) = &self.accounts_file {
-            self.directory
-                .store(Arc::new(AccountDirectory::load(path)?));
-        }
-        Ok(())
+    /// Rereads the accounts file (SIGHUP); the accounts it no longer has. On error the
+    /// directory in use stays.
+    pub fn reload_directory(&self) -> Result<Vec<AccountId>, DirectoryError> {
+        let Some(path) = &self.accounts_file else {
+            return Ok(Vec::new());
+        };
+        let newer = Arc::new(AccountDirectory::load(path)?);
+        let older = self.directory.swap(newer.clone());
+        Ok(older.removed_in(&newer))
     }
 
     pub fn directory(&self) -> Arc<AccountDirectory> {

@@ -74,6 +74,16 @@ pub(super) fn render(metrics: &Metrics) -> String {
             metrics.slow_consumer_disconnects.get(),
         ),
         (
+            "switchyard_bindings_revoked_total",
+            "Bindings dropped because the account directory no longer allows them.",
+            metrics.bindings_revoked.get(),
+        ),
+        (
+            "switchyard_account_removed_closes_total",
+            "Sockets closed (4001) because their account left the directory.",
+            metrics.account_removed_closes.get(),
+        ),
+        (
             "switchyard_slow_consumer_cuts_total",
             "Slow consumers cut at the TCP level: a write stalled past 5 s.",
             metrics.slow_consumer_cuts.get(),

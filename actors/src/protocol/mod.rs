@@ -40,6 +40,9 @@ pub enum ProtocolError {
     BindingBytes { max: usize },
     #[error("connection limit reached for account")]
     ConnectionLimit,
+    /// Sent unasked, when the account directory no longer allows bindings the socket held.
+    #[error("rights revoked")]
+    RightsRevoked,
 }
 
 #[cfg(test)]

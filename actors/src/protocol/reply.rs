@@ -45,6 +45,17 @@ pub fn error(request_id: Option<&RawValue>, error: &ProtocolError) -> TextFrame 
     reply(request_id, "error", json!({"errors": [error.to_string()]}))
 }
 
+/// An error the client did not ask about (a fresh request id), with more to say in `data`
+/// than the error itself.
+pub fn error_with(error: &ProtocolError, data: Value) -> TextFrame {
+    let mut fields = serde_json::Map::new();
+    fields.insert("errors".into(), json!([error.to_string()]));
+    if let Value::Object(more) = data {
+        fields.extend(more);
+    }
+    reply(None, "error", Value::Object(fields))
+}
+
 /// The part of an event frame that depends only on the binding:
 /// `{"action":"event","subscribed_key":…,"subscription_key":…,`
 pub fn event_head(subscribed_key: &str, subscription_key: &str) -> String {
