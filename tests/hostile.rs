@@ -473,3 +473,52 @@ async fn rights_taken_away_on_reload_are_taken_from_live_sockets() {
     );
     bystander.assert_served(&node).await;
 }
+
+// ---- heavy queries ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_whole_lists_is_bounded_and_each_gets_an_answer() {
+    let node = TestNode::start().await;
+    let mut bystander = Bystander::start(&node).await;
+    let mut sockets = Vec::new();
+    for _ in 0..200 {
+        let mut client = node.connect_as(PARENT).await;
+        client.subscribe_ok(PARENT, &["call.*.*"]).await;
+        sockets.push(client);
+    }
+    let token = node.token(PARENT);
+    let request = format!(
+        "GET /v2/accounts/{PARENT}/websockets HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    // 300 at once: more than the REST connections the node keeps (128 by default). Half of
+    // the callers leave at once; every one who stays gets a list or a 503, never silence.
+    let crowd: Vec<_> = (0..300)
+        .map(|at| {
+            let (addr, request) = (node.http_addr, request.clone());
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                stream.write_all(request.as_bytes()).await.unwrap();
+                if at % 2 == 1 {
+                    return None;
+                }
+                Some(status_line(&mut stream, RECV_TIMEOUT).await)
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for caller in crowd {
+        if let Some(status) = caller.await.unwrap() {
+            let ok = status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.1 503");
+            assert!(ok, "{status:?}");
+            answered += usize::from(status.starts_with("HTTP/1.1 200"));
+        }
+    }
+    assert!(answered > 0);
+    assert_eq!(
+        node.list(PARENT).await.len(),
+        200,
+        "and the next list is whole"
+    );
+    bystander.assert_served(&node).await;
+}
