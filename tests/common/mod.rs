@@ -632,46 +632,43 @@ impl Client {
 
     /// The next text frame or close, skipping control frames; fails after [`RECV_TIMEOUT`].
     pub async fn recv(&mut self) -> Incoming {
+        match self.next_message().await {
+            Some(Message::Text(text)) => {
+                let value = serde_json::from_str(text.as_str())
+                    .unwrap_or_else(|e| panic!("server sent non-JSON {text:?}: {e}"));
+                Incoming::Json(value)
+            }
+            Some(Message::Close(Some(frame))) => {
+                Incoming::Close(Some(u16::from(frame.code)), frame.reason.to_string())
+            }
+            Some(Message::Close(None)) => Incoming::Close(None, String::new()),
+            Some(Message::Binary(bytes)) => panic!("server sent a binary frame: {bytes:?}"),
+            Some(other) => unreachable!("pings are skipped: {other:?}"),
+            None => Incoming::Ended,
+        }
+    }
+
+    /// The next message that is not a ping or a pong; `None` when the stream ended. Fails
+    /// after [`RECV_TIMEOUT`].
+    async fn next_message(&mut self) -> Option<Message> {
         let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
         loop {
             let next = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .expect("no frame from the server in time");
             match next {
-                Some(Ok(Message::Text(text))) => {
-                    let value = serde_json::from_str(text.as_str())
-                        .unwrap_or_else(|e| panic!("server sent non-JSON {text:?}: {e}"));
-                    return Incoming::Json(value);
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    return match frame {
-                        Some(frame) => {
-                            Incoming::Close(Some(u16::from(frame.code)), frame.reason.to_string())
-                        }
-                        None => Incoming::Close(None, String::new()),
-                    };
-                }
-                Some(Ok(Message::Binary(bytes))) => {
-                    panic!("server sent a binary frame: {bytes:?}")
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return Incoming::Ended,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(message)) => return Some(message),
+                Some(Err(_)) | None => return None,
             }
         }
     }
 
     /// The next text frame, byte for byte; fails on anything else or after [`RECV_TIMEOUT`].
     pub async fn recv_text(&mut self) -> String {
-        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
-        loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .expect("no frame from the server in time");
-            match next {
-                Some(Ok(Message::Text(text))) => return text.to_string(),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
+        match self.next_message().await {
+            Some(Message::Text(text)) => text.to_string(),
+            other => panic!("expected a text frame, got {other:?}"),
         }
     }
 
