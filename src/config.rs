@@ -26,6 +26,7 @@ use switchyard_actors::outbox::{OutboxLimits, SlowConsumerPolicy};
 use switchyard_actors::rate_limit::RateLimit;
 
 use crate::cli::ServeArgs;
+use crate::tcp::{FD_RESERVE, open_file_limit};
 
 /// Where events travel between nodes.
 #[derive(Clone, PartialEq, Eq)]
@@ -113,7 +114,7 @@ pub struct Settings {
     #[serde(with = "count")]
     pub max_rest_connections: usize,
     /// Websockets open at once, handshakes under way included. The default is what the
-    /// open-file limit leaves besides `max_rest_connections` and [`FD_RESERVE`].
+    /// open-file limit leaves besides `max_rest_connections` and [`crate::tcp::FD_RESERVE`].
     #[serde(with = "count")]
     pub max_connections: usize,
     #[serde(with = "count")]
@@ -707,24 +708,6 @@ pub(crate) fn parse_duration(value: &str, allow_zero: bool) -> Result<Duration, 
 
 /// REST connections open at once, by default.
 const DEFAULT_MAX_REST_CONNECTIONS: usize = 128;
-
-/// File descriptors the node keeps for itself besides websockets and REST connections: its
-/// listeners, the files it reads, the runtime's own.
-pub const FD_RESERVE: usize = 32;
-
-/// The open-file limit the node will run with: [`raise_open_file_limit`] raises the soft limit
-/// to the hard one.
-pub fn open_file_limit() -> usize {
-    rlimit::Resource::NOFILE.get().map_or(1024, |(_, hard)| {
-        usize::try_from(hard).unwrap_or(usize::MAX)
-    })
-}
-
-/// Raises this process's soft open-file limit to its hard limit; the limit now in force.
-pub fn raise_open_file_limit() -> usize {
-    rlimit::increase_nofile_limit(u64::MAX)
-        .map_or(1024, |limit| usize::try_from(limit).unwrap_or(usize::MAX))
-}
 
 /// What the open-file limit leaves for websockets with the default REST bound.
 fn default_max_connections() -> usize {

@@ -21,6 +21,7 @@ mod http;
 pub mod node;
 mod secret;
 pub mod serve;
+mod tcp;
 mod ws;
 
 pub use switchyard_actors as actors;

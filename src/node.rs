@@ -18,8 +18,9 @@ use switchyard_actors::supervisor::{Supervisor, SupervisorMsg};
 
 use crate::auth::{AuthSetupError, DirectoryError, NodeAuthority};
 use crate::bus::Bus;
-use crate::config::{BusSetting, FD_RESERVE, Settings, raise_open_file_limit};
+use crate::config::{BusSetting, Settings};
 use crate::http::{self, HttpContext};
+use crate::tcp::{FD_RESERVE, raise_open_file_limit};
 use crate::ws::{self, AdmissionLimits, WsOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +42,7 @@ pub enum StartError {
     #[error(
         "max_connections {websockets} and max_rest_connections {rest} need {needed} file \
          descriptors with the node's own {reserve}, but the open-file limit is {limit}: lower \
-         them or raise the limit (ulimit -n)"
+         them (at most {limit} in all) or raise the limit (ulimit -n)"
     )]
     DescriptorBudget {
         websockets: usize,

@@ -14,14 +14,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_service::Service;
 use warp::http::{Method, Request, StatusCode};
 use warp::reply::Response;
 
 use super::{HttpContext, api, refuse};
+use crate::tcp::turn_away;
 
 /// How long a client may take to send a request head, and how long a kept-alive connection
 /// may wait for its next request.
@@ -60,7 +60,11 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tokio::spawn(turn_away(stream));
+            let mut stream = stream;
+            tokio::spawn(async move {
+                let status = "503 Service Unavailable";
+                turn_away(&mut stream, status, "", "too many connections; retry").await;
+            });
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -100,12 +104,4 @@ fn path_less<B>(request: &Request<B>) -> Option<(StatusCode, &'static str)> {
     } else {
         (StatusCode::BAD_REQUEST, "the request target names no path")
     })
-}
-
-/// A connection past `max_rest_connections`: told so, and closed.
-async fn turn_away(mut stream: TcpStream) {
-    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
-        Content-Length: 30\r\nConnection: close\r\n\r\ntoo many connections, retry.\r\n";
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
-    let _ = stream.shutdown().await;
 }

@@ -3,13 +3,13 @@
 //! 426 (with `Sec-WebSocket-Version: 13`) for a plain GET or another protocol version, and the
 //! admission refusals (429, 503) answered at once, before a byte is read.
 
-use std::time::Duration;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::tcp::turn_away;
 
 /// The largest request head taken: a browser's upgrade is under 2 KiB, cookies aside.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -152,31 +152,7 @@ async fn answer_refusal(stream: &mut TcpStream, bad: BadUpgrade) -> BadUpgrade {
 
 /// Answers `status` with `reason` as its body, and closes.
 pub(crate) async fn refuse(stream: &mut TcpStream, status: &str, reason: &str) {
-    let body = format!("{reason}\r\n");
-    let response = format!(
-        "HTTP/1.1 {status}\r\nSec-WebSocket-Version: 13\r\nContent-Type: text/plain\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    close_with(stream, response.as_bytes()).await;
-}
-
-/// Writes `answer` and closes without reading on. What the client already sent is drained
-/// first, so that the close is a FIN that lets the answer arrive, not a reset that loses it.
-async fn close_with(stream: &mut TcpStream, answer: &[u8]) {
-    drain(stream);
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer)).await;
-    let _ = stream.shutdown().await;
-    drain(stream);
-}
-
-fn drain(stream: &TcpStream) {
-    let mut sink = [0u8; 4096];
-    while let Ok(n) = stream.try_read(&mut sink) {
-        if n == 0 {
-            break;
-        }
-    }
+    turn_away(stream, status, "Sec-WebSocket-Version: 13\r\n", reason).await;
 }
 
 #[cfg(test)]
