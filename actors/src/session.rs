@@ -141,9 +141,10 @@ impl SessionState {
             Err(error) => return Ok(self.refuse(None, &error)),
         };
         let request_id = request::request_id(text);
-        match self.carry_out(&frame).await {
-            Ok(data) => Ok(reply::success(request_id, data)),
-            Err(FrameError::Refused(error)) => Ok(self.refuse(request_id, &error)),
+        let echoed = request_id.as_ref().ok().copied().flatten();
+        match self.carry_out(&frame, request_id.map(|_| ())).await {
+            Ok(data) => Ok(reply::success(echoed, data)),
+            Err(FrameError::Refused(error)) => Ok(self.refuse(echoed, &error)),
             Err(gone @ FrameError::SupervisorGone(_)) => Err(gone.into()),
         }
     }
@@ -159,9 +160,15 @@ impl SessionState {
 
     /// SPEC 3's steps in order. The first error ends the frame with nothing changed: only
     /// the last step before the command has a side effect, and the command cannot fail.
-    async fn carry_out(&mut self, frame: &JsonObject) -> Result<Value, FrameError> {
+    /// `request_id` is the verdict on the frame's request id, which the validate step reports.
+    async fn carry_out(
+        &mut self,
+        frame: &JsonObject,
+        request_id: Result<(), ProtocolError>,
+    ) -> Result<Value, FrameError> {
         self.rate_limit()?;
         let account = self.authenticate(frame)?;
+        request_id?;
         let request = validate(frame, &self.args.fabric.limits)?;
         self.authorize(&account, &request)?;
         self.enforce_limits(account, &request).await?;

@@ -22,20 +22,24 @@ pub fn parse_frame(text: &str) -> Result<JsonObject, ProtocolError> {
 pub const MAX_REQUEST_ID_BYTES: usize = 256;
 
 /// The `request_id` of a frame's `text` (which [`parse_frame`] found to be an object), exactly
-/// as sent, a number past 2^64 too; `None` when the client sent none, or one too long to echo
-/// (the reply then gets a fresh one).
-pub fn request_id(text: &str) -> Option<&RawValue> {
+/// as sent, a number past 2^64 too; `None` when the client sent none. One too long to echo is
+/// an error of the validate step (its reply gets a fresh id).
+pub fn request_id(text: &str) -> Result<Option<&RawValue>, ProtocolError> {
     #[derive(Deserialize)]
     struct Head<'a> {
         #[serde(borrow, default)]
         request_id: Option<&'a RawValue>,
     }
-    let id = serde_json::from_str::<Head<'_>>(text).ok()?.request_id?;
-    (id.get() != "null" && id.get().len() <= MAX_REQUEST_ID_BYTES).then_some(id)
-}
-
-fn too_long(request_id: &Value) -> bool {
-    serde_json::to_string(request_id).map_or(true, |text| text.len() > MAX_REQUEST_ID_BYTES)
+    let id = serde_json::from_str::<Head<'_>>(text)
+        .ok()
+        .and_then(|head| head.request_id)
+        .filter(|id| id.get() != "null");
+    match id {
+        Some(id) if id.get().len() > MAX_REQUEST_ID_BYTES => {
+            Err(ProtocolError::InvalidValue("request_id"))
+        }
+        id => Ok(id),
+    }
 }
 
 /// The frame's `auth_token`, if any. A token that is not a string cannot be a JWT.
@@ -75,9 +79,6 @@ pub struct Request {
 
 /// Step 3 (validate), up to but not including the binding catalogue.
 pub fn decode(frame: &JsonObject) -> Result<Request, ProtocolError> {
-    if frame.get("request_id").is_some_and(too_long) {
-        return Err(ProtocolError::InvalidValue("request_id"));
-    }
     let command = match frame.get("action") {
         None | Some(Value::Null) => return Err(ProtocolError::MissingKeys(vec!["action"])),
         Some(Value::String(action)) => match action.as_str() {
@@ -197,7 +198,7 @@ mod tests {
 
     #[test]
     fn request_id_is_echoed_when_present_exactly_as_sent() {
-        let id = |text: &str| request_id(text).map(|raw| raw.get().to_string());
+        let id = |text: &str| request_id(text).unwrap().map(|raw| raw.get().to_string());
         assert_eq!(id(r#"{"request_id":"r1"}"#).as_deref(), Some(r#""r1""#));
         assert_eq!(
             id(r#"{"a":1,"request_id":18446744073709551617}"#).as_deref(),
@@ -206,7 +207,11 @@ mod tests {
         assert_eq!(id(r#"{"request_id":null}"#), None);
         assert_eq!(id(r#"{"action":"ping"}"#), None);
         let long = format!(r#"{{"request_id":"{}"}}"#, "r".repeat(MAX_REQUEST_ID_BYTES));
-        assert_eq!(id(&long), None, "too long to echo");
+        assert_eq!(
+            request_id(&long).err(),
+            Some(ProtocolError::InvalidValue("request_id")),
+            "too long to echo"
+        );
     }
 
     #[test]
