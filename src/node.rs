@@ -84,7 +84,6 @@ impl Node {
             settings.node_name.clone(),
         );
         let (supervisor, supervisor_done) = Actor::spawn(None, Supervisor, fabric.clone()).await?;
-        let supervisor_handle = supervisor.clone();
         let bus = Arc::new(Bus::embedded(fabric.clone()));
         let (stop, stopped) = watch::channel(false);
         let sockets = TaskTracker::new();
@@ -120,6 +119,7 @@ impl Node {
         let grace = settings.shutdown_grace;
         let done = tokio::spawn({
             let mut stopped = stopped;
+            let supervisor = supervisor.clone();
             async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
                 let _ = ws_task.await;
@@ -134,7 +134,7 @@ impl Node {
             http_addr,
             authority,
             fabric,
-            supervisor: supervisor_handle,
+            supervisor,
             stop,
             done,
         })
