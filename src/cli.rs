@@ -83,8 +83,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub http_listen: Option<String>,
 
-    /// Event bus: "embedded" (this node alone) or an amqp:// or amqps:// RabbitMQ URL; cluster
-    /// mode is not built yet, so a node given a URL refuses to start
+    /// Event bus: "embedded" (this node alone) or an amqp://user:password@host:port/vhost
+    /// RabbitMQ URL (cluster mode: KAZOO's exchanges, every node of the vhost one fabric)
     #[arg(long, value_name = "embedded|URL")]
     pub bus: Option<String>,
 

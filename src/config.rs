@@ -33,7 +33,7 @@ use crate::tcp::{FD_RESERVE, open_file_limit};
 pub enum BusSetting {
     /// In-process: one node alone.
     Embedded,
-    /// RabbitMQ at this `amqp://` or `amqps://` URL.
+    /// RabbitMQ at this `amqp://` URL (`amqps://` is refused until TLS to the broker is built).
     Amqp(Url),
 }
 
@@ -628,6 +628,9 @@ fn parse_bus(value: &str) -> Result<BusSetting, String> {
     };
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("{} names no host", quoted_bus(value, Some(&url))));
+    }
+    if let Err(problem) = crate::bus::broker_uri(&url) {
+        return Err(format!("{}: {problem}", quoted_bus(value, Some(&url))));
     }
     Ok(BusSetting::Amqp(url))
 }
@@ -1314,8 +1317,12 @@ max_binding_bytes_per_socket = 61
         assert_eq!(parse_bus("embedded").unwrap(), BusSetting::Embedded);
         assert_eq!(parse_bus("EMBEDDED").unwrap(), BusSetting::Embedded);
         assert_eq!(
-            parse_bus("amqps://h").unwrap(),
-            BusSetting::Amqp(url("amqps://h"))
+            parse_bus("amqps://h").unwrap_err(),
+            "\"amqps://h\": amqps:// (TLS to the broker) is not built in yet; use amqp://"
+        );
+        assert_eq!(
+            parse_bus("amqp://10.0.0.7").unwrap(),
+            BusSetting::Amqp(url("amqp://10.0.0.7"))
         );
         assert_eq!(
             parse_bus("AMQP://guest@h:5672/vh").unwrap(),

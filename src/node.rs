@@ -33,10 +33,6 @@ pub enum StartError {
     },
     #[error(transparent)]
     Auth(#[from] AuthSetupError),
-    #[error(
-        "bus: cluster mode over RabbitMQ is not available in this build yet; use --bus embedded"
-    )]
-    BusUnsupported,
     #[error("cannot start the supervisor: {0}")]
     Supervisor(#[from] ractor::SpawnErr),
     #[error(
@@ -67,10 +63,6 @@ pub struct Node {
 impl Node {
     /// Binds and starts serving; returns once both listeners are bound.
     pub async fn start(settings: Settings) -> Result<Node, StartError> {
-        // Refused before NodeAuthority creates the secret and the account directory on disk.
-        if settings.bus != BusSetting::Embedded {
-            return Err(StartError::BusUnsupported);
-        }
         check_descriptor_budget(&settings)?;
         let authority = Arc::new(NodeAuthority::from_settings(&settings)?);
         let ws_listener = bind("ws_listen", settings.ws_listen)?;
@@ -84,7 +76,15 @@ impl Node {
             settings.node_name.clone(),
         );
         let (supervisor, supervisor_done) = Actor::spawn(None, Supervisor, fabric.clone()).await?;
-        let bus = Arc::new(Bus::embedded(fabric.clone()));
+        let bus = Arc::new(match &settings.bus {
+            BusSetting::Embedded => Bus::embedded(fabric.clone()),
+            BusSetting::Amqp(url) => Bus::amqp(
+                url.clone(),
+                settings.node_name.clone(),
+                fabric.clone(),
+                supervisor.clone(),
+            ),
+        });
         let (stop, stopped) = watch::channel(false);
         let sockets = TaskTracker::new();
 
@@ -107,7 +107,7 @@ impl Node {
         let ctx = Arc::new(HttpContext::new(
             fabric.clone(),
             supervisor.clone(),
-            bus,
+            bus.clone(),
             settings.query_timeout,
             settings.max_rest_connections,
         ));
@@ -124,6 +124,7 @@ impl Node {
                 let _ = stopped.wait_for(|stop| *stop).await;
                 let _ = ws_task.await;
                 close_all(&supervisor, sockets, grace).await;
+                bus.shutdown().await;
                 supervisor.stop(None);
                 let _ = supervisor_done.await;
                 let _ = http_task.await;

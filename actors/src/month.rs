@@ -25,6 +25,32 @@ impl YearMonth {
     pub fn now() -> Self {
         Self::from_unix_seconds(clock::unix_seconds())
     }
+
+    pub fn previous(self) -> Self {
+        match self.month {
+            1 => Self {
+                year: self.year.saturating_sub(1),
+                month: 12,
+            },
+            month => Self {
+                month: month - 1,
+                ..self
+            },
+        }
+    }
+
+    pub fn next(self) -> Self {
+        match self.month {
+            12 => Self {
+                year: self.year.saturating_add(1),
+                month: 1,
+            },
+            month => Self {
+                month: month + 1,
+                ..self
+            },
+        }
+    }
 }
 
 /// The UTC (year, month, day) of a count of days since 1970-01-01.
@@ -58,6 +84,13 @@ mod tests {
 
     fn ym(year: u32, month: u32) -> YearMonth {
         YearMonth { year, month }
+    }
+
+    #[test]
+    fn previous_and_next_cross_years() {
+        assert_eq!(ym(2026, 1).previous(), ym(2025, 12));
+        assert_eq!(ym(2026, 12).next(), ym(2027, 1));
+        assert_eq!(ym(2026, 6).previous().next(), ym(2026, 6));
     }
 
     /// Days from 1970-01-01 to `y-m-d`, by brute force over the Gregorian rules.

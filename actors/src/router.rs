@@ -10,10 +10,11 @@
 //! match keys of every exchange.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 use slab::Slab;
+use tokio::sync::mpsc;
 
 use crate::account::{AccountId, AccountScope, month_agnostic_modb};
 use crate::authority::Authority;
@@ -41,6 +42,7 @@ struct RouteKey {
 
 struct Route {
     key: RouteKey,
+    exchange: Exchange,
     /// The pattern as inserted in the trie.
     pattern: String,
     /// The event frame up to the event's own fields.
@@ -60,12 +62,33 @@ struct Index {
     routes: Slab<Route>,
     by_key: HashMap<RouteKey, RouteId>,
     by_session: HashMap<SessionKey, SessionRoutes>,
+    /// How many routes share each trie pattern, and its exchange.
+    patterns: HashMap<String, (Exchange, usize)>,
 }
 
 pub struct Router {
     index: RwLock<Index>,
     authority: Arc<dyn Authority>,
     metrics: Arc<Metrics>,
+    /// Told when a pattern gains its first route or loses its last (see [`Router::watch_patterns`]).
+    watcher: OnceLock<mpsc::UnboundedSender<PatternChange>>,
+}
+
+/// A topic pattern some subscription on this node needs, on its exchange, in the form clients
+/// see, except that a MODB word stands for every month (`{ADB}-*`, see
+/// [`month_agnostic_modb`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pattern {
+    pub exchange: Exchange,
+    pub key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PatternChange {
+    /// The first route with this pattern.
+    Needed(Pattern),
+    /// The last route with this pattern is gone.
+    Unneeded(Pattern),
 }
 
 /// What one client binding of one socket holds in the router.
@@ -80,6 +103,26 @@ impl Router {
             index: RwLock::new(Index::default()),
             authority,
             metrics,
+            watcher: OnceLock::new(),
+        }
+    }
+
+    /// The patterns this node's subscriptions need, as they come and go: first every pattern
+    /// held now, then each change in the order it happened. A broker binds exactly these. One
+    /// watcher per router: `None` when it is already watched.
+    pub fn watch_patterns(&self) -> Option<mpsc::UnboundedReceiver<PatternChange>> {
+        let index = self.index.write();
+        let (sender, receiver) = mpsc::unbounded_channel();
+        for (pattern, &(exchange, _)) in &index.patterns {
+            let _ = sender.send(PatternChange::Needed(pattern_of(exchange, pattern)));
+        }
+        self.watcher.set(sender).ok()?;
+        Some(receiver)
+    }
+
+    fn tell_watcher(&self, change: impl FnOnce() -> PatternChange) {
+        if let Some(watcher) = self.watcher.get() {
+            let _ = watcher.send(change());
         }
     }
 
@@ -110,8 +153,18 @@ impl Router {
                 None => {
                     let pattern = trie_key(translation.exchange, subscription_key);
                     let head = reply::event_head(&client_binding, subscription_key);
+                    let exchange = translation.exchange;
+                    let (_, routes) = index
+                        .patterns
+                        .entry(pattern.clone())
+                        .or_insert((exchange, 0));
+                    *routes += 1;
+                    if *routes == 1 {
+                        self.tell_watcher(|| PatternChange::Needed(pattern_of(exchange, &pattern)));
+                    }
                     let id = index.routes.insert(Route {
                         key: key.clone(),
+                        exchange,
                         pattern: pattern.clone(),
                         head,
                         subscribers: HashMap::new(),
@@ -175,6 +228,16 @@ impl Router {
             index.trie.remove(&route.pattern, id);
             index.by_key.remove(&route.key);
             self.metrics.routes.dec();
+            if let Some((_, routes)) = index.patterns.get_mut(&route.pattern) {
+                *routes -= 1;
+                if *routes == 0 {
+                    index.patterns.remove(&route.pattern);
+                    let exchange = route.exchange;
+                    self.tell_watcher(|| {
+                        PatternChange::Unneeded(pattern_of(exchange, &route.pattern))
+                    });
+                }
+            }
         }
     }
 
@@ -223,6 +286,19 @@ impl Router {
             && index.routes.is_empty()
             && index.by_key.is_empty()
             && index.by_session.is_empty()
+            && index.patterns.is_empty()
+    }
+}
+
+/// A trie pattern (see [`trie_key`]) as the exchange and key it was made of.
+fn pattern_of(exchange: Exchange, trie_pattern: &str) -> Pattern {
+    let key = trie_pattern
+        .strip_prefix(exchange.name())
+        .and_then(|rest| rest.strip_prefix('.'))
+        .unwrap_or(trie_pattern);
+    Pattern {
+        exchange,
+        key: key.to_string(),
     }
 }
 
@@ -417,6 +493,28 @@ mod tests {
         assert!(router.is_empty());
         assert_eq!(metrics.bindings.get(), 0);
         assert_eq!(metrics.routes.get(), 0);
+    }
+
+    #[test]
+    fn the_watcher_hears_each_pattern_once_when_first_needed_and_when_last_gone() {
+        let (router, metrics) = router();
+        let socket = outbox(&metrics);
+        let month = YearMonth::now();
+        let before = hold(&router, 1, &socket, A, "call.*.*", month);
+        let mut watch = router.watch_patterns().unwrap();
+        assert!(router.watch_patterns().is_none(), "one watcher");
+        let call = Pattern {
+            exchange: Exchange::CallEvt,
+            key: format!("call.{A}.*.*"),
+        };
+        assert_eq!(watch.try_recv(), Ok(PatternChange::Needed(call.clone())));
+        // Another socket with the same pattern: nothing new.
+        hold(&router, 2, &socket, A, "call.*.*", month);
+        assert!(watch.try_recv().is_err());
+        router.unsubscribe(1, &before);
+        router.remove_session(2);
+        assert_eq!(watch.try_recv(), Ok(PatternChange::Unneeded(call)));
+        assert!(watch.try_recv().is_err());
     }
 
     #[test]

@@ -37,17 +37,18 @@ pub enum SupervisorMsg {
         page: PageRequest,
         reply: RpcReplyPort<Result<Page, QueryError>>,
     },
-    /// One socket of `account`.
+    /// One authenticated socket: of `account`, or of any account when `None` (a KAZOO crossbar
+    /// asking another node scopes the answer itself).
     Find {
-        account: AccountId,
+        account: Option<AccountId>,
         socket_id: String,
-        reply: RpcReplyPort<Option<Description>>,
+        reply: RpcReplyPort<Option<FoundSocket>>,
     },
-    /// Close one socket of `account` (4000) and answer its last state.
+    /// Close one socket (4000), chosen as `Find` chooses it, and answer its last state.
     Kick {
-        account: AccountId,
+        account: Option<AccountId>,
         socket_id: String,
-        reply: RpcReplyPort<Option<Description>>,
+        reply: RpcReplyPort<Option<FoundSocket>>,
     },
     /// Ask every socket to close (shutdown: 1001).
     CloseAll(CloseReason),
@@ -62,6 +63,13 @@ pub struct OpenedSession {
     pub session: ActorRef<SessionMsg>,
     pub id: Arc<str>,
     pub outbox: Arc<Outbox>,
+}
+
+/// A socket found by id, with the account it authenticated as.
+#[derive(Debug, Clone)]
+pub struct FoundSocket {
+    pub account: AccountId,
+    pub description: Description,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,18 +168,18 @@ impl Actor for Supervisor {
                 socket_id,
                 reply,
             } => {
-                let found = state.socket_of(&account, &socket_id);
-                let _ = reply.send(found.map(|entry| entry.description.current()));
+                let found = state.socket_of(account.as_ref(), &socket_id);
+                let _ = reply.send(found.map(|(_, found)| found));
             }
             SupervisorMsg::Kick {
                 account,
                 socket_id,
                 reply,
             } => {
-                let found = state.socket_of(&account, &socket_id);
-                let _ = reply.send(found.map(|entry| {
+                let found = state.socket_of(account.as_ref(), &socket_id);
+                let _ = reply.send(found.map(|(entry, found)| {
                     entry.outbox.close(CloseReason::Kicked);
-                    entry.description.current()
+                    found
                 }));
             }
             SupervisorMsg::CloseAll(reason) => {
@@ -277,9 +285,22 @@ impl SupervisorState {
         true
     }
 
-    fn socket_of(&self, account: &AccountId, socket_id: &str) -> Option<&Entry> {
+    /// Only an authenticated session is ever found: nobody sees the others.
+    fn socket_of(
+        &self,
+        account: Option<&AccountId>,
+        socket_id: &str,
+    ) -> Option<(&Entry, FoundSocket)> {
         let entry = self.sessions.get(self.by_id.get(socket_id)?)?;
-        (entry.account.as_ref() == Some(account)).then_some(entry)
+        let held = entry.account.as_ref()?;
+        if account.is_some_and(|account| account != held) {
+            return None;
+        }
+        let found = FoundSocket {
+            account: held.clone(),
+            description: entry.description.current(),
+        };
+        Some((entry, found))
     }
 
     fn list(&self, account: &AccountId, page: &PageRequest) -> Result<Page, QueryError> {

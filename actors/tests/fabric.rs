@@ -338,7 +338,7 @@ async fn kick_closes_with_4000_and_answers_the_last_state() {
         let supervisor = harness.supervisor.clone();
         async move {
             ractor::call!(supervisor, |reply| SupervisorMsg::Kick {
-                account,
+                account: Some(account),
                 socket_id,
                 reply
             })
@@ -347,7 +347,11 @@ async fn kick_closes_with_4000_and_answers_the_last_state() {
     };
     assert!(kick(OTHER).await.is_none(), "only the socket's own account");
     let last = kick(PARENT).await.unwrap();
-    assert_eq!(described(&last)["bindings"], json!(["call.*.*"]));
+    assert_eq!(last.account.as_str(), PARENT);
+    assert_eq!(
+        described(&last.description)["bindings"],
+        json!(["call.*.*"])
+    );
     assert_eq!(session.outbox.take().close, Some(CloseReason::Kicked));
 }
 

@@ -20,6 +20,8 @@ pub(super) struct Envelope<'a> {
 pub(super) struct Paging<'a> {
     pub page_size: Option<usize>,
     pub next_start_key: Option<&'a str>,
+    /// Cluster mode: some node did not answer, so the list may lack its sockets.
+    pub partial: bool,
 }
 
 /// The body in the seed's key order: `data`, what the answer adds, then the common fields.
@@ -34,6 +36,8 @@ struct Body<'a, T> {
     page_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_start_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    partial: bool,
     node: &'a str,
     request_id: &'a str,
     status: &'static str,
@@ -54,6 +58,7 @@ impl<'a> Envelope<'a> {
             message: None,
             page_size: None,
             next_start_key: None,
+            partial: false,
             node: self.node,
             request_id: self.request_id,
             status,
@@ -71,6 +76,7 @@ impl<'a> Envelope<'a> {
         let body = Body {
             page_size: paging.page_size,
             next_start_key: paging.next_start_key,
+            partial: paging.partial,
             ..self.body(data, "success")
         };
         json_response(StatusCode::OK, &body, self.request_id)

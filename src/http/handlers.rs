@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use bytes::{Buf, Bytes};
 use futures_util::Stream;
-use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
 use serde_json::{Value, json};
 use warp::http::StatusCode;
@@ -15,13 +14,14 @@ use warp::reply::Response;
 
 use switchyard_actors::account::AccountId;
 use switchyard_actors::bindings;
-use switchyard_actors::description::Description;
-use switchyard_actors::event::{BusMessage, Event};
-use switchyard_actors::supervisor::{PageRequest, QueryError, SupervisorMsg};
+use switchyard_actors::event::BusMessage;
+use switchyard_actors::supervisor::{FoundSocket, Page, PageRequest, QueryError, SupervisorMsg};
 
+use super::across_nodes;
 use super::envelope::{Envelope, Paging};
 use super::metrics;
 use super::{HttpContext, read_body, within};
+use crate::bus::{Ask, Bus, Outgoing};
 
 /// A request refused, with its status and message.
 pub(super) struct Refusal(pub StatusCode, pub String);
@@ -35,6 +35,9 @@ impl Refusal {
     }
     fn forbidden() -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden")
+    }
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "socket not found")
     }
     fn unavailable() -> Self {
         Self::new(
@@ -59,42 +62,72 @@ pub(super) async fn list_sockets(
 ) -> Answer {
     let account = authorize(ctx, token, account)?;
     let page = page_request(query)?;
+    let paged = query.contains_key("page_size") || query.contains_key("start_key");
     // A whole list is the one heavy query: a bounded number are built at once.
-    let _building = match page.size {
-        Some(_) => None,
-        None => Some(
+    let whole = page.size.is_none() || ctx.bus.cluster().is_some();
+    let _building = if whole {
+        Some(
             within(&ctx.lists, ctx.query_timeout)
                 .await
                 .ok_or_else(Refusal::unavailable)?,
-        ),
+        )
+    } else {
+        None
     };
+    if let Some(cluster) = ctx.bus.cluster() {
+        let (local, gathered) = tokio::join!(
+            local_page(ctx, &account, PageRequest::default()),
+            cluster.ask(Ask::List {
+                account: account.as_str()
+            })
+        );
+        let partial = gathered.partial;
+        let union =
+            across_nodes::merge(across_nodes::lists_of(&account, &local?.sockets, gathered));
+        let (sockets, next) = across_nodes::page(union, &page).map_err(Refusal::from)?;
+        let paging = Paging {
+            page_size: paged.then_some(sockets.len()),
+            next_start_key: next.as_deref(),
+            partial,
+        };
+        return Ok(envelope.success_paged(&sockets, paging));
+    }
+    let page = local_page(ctx, &account, page).await?;
+    let paging = Paging {
+        page_size: paged.then_some(page.sockets.len()),
+        next_start_key: page.next_start_key.as_deref(),
+        partial: false,
+    };
+    Ok(envelope.success_paged(&page.sockets, paging))
+}
+
+/// This node's sockets of `account`.
+async fn local_page(
+    ctx: &HttpContext,
+    account: &AccountId,
+    page: PageRequest,
+) -> Result<Page, Refusal> {
     let answer = ctx
         .supervisor
         .call(
             |reply| SupervisorMsg::List {
-                account,
+                account: account.clone(),
                 page,
                 reply,
             },
             Some(ctx.query_timeout),
         )
         .await;
-    let page = match answer {
-        Ok(CallResult::Success(Ok(page))) => page,
-        Ok(CallResult::Success(Err(QueryError::UnknownStartKey(key)))) => {
-            return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                format!("unknown start_key {key}"),
-            ));
-        }
-        _ => return Err(Refusal::unavailable()),
-    };
-    let paged = query.contains_key("page_size") || query.contains_key("start_key");
-    let paging = Paging {
-        page_size: paged.then_some(page.sockets.len()),
-        next_start_key: page.next_start_key.as_deref(),
-    };
-    Ok(envelope.success_paged(&page.sockets, paging))
+    match answer {
+        Ok(CallResult::Success(page)) => page.map_err(Refusal::from),
+        _ => Err(Refusal::unavailable()),
+    }
+}
+
+impl From<QueryError> for Refusal {
+    fn from(error: QueryError) -> Self {
+        Refusal::new(StatusCode::BAD_REQUEST, error.to_string())
+    }
 }
 
 pub(super) async fn find_socket(
@@ -104,15 +137,10 @@ pub(super) async fn find_socket(
     account: &str,
     socket_id: &str,
 ) -> Answer {
-    let ask = |account, socket_id, reply| SupervisorMsg::Find {
-        account,
-        socket_id,
-        reply,
-    };
-    ask_about_socket(ctx, envelope, token, account, socket_id, ask).await
+    ask_about_socket(ctx, envelope, token, account, socket_id, Question::Find).await
 }
 
-/// Closes the socket (4000) and answers its last state.
+/// Closes the socket (4000), wherever it is, and answers its last state.
 pub(super) async fn kick_socket(
     ctx: &HttpContext,
     envelope: &Envelope<'_>,
@@ -120,37 +148,70 @@ pub(super) async fn kick_socket(
     account: &str,
     socket_id: &str,
 ) -> Answer {
-    let ask = |account, socket_id, reply| SupervisorMsg::Kick {
-        account,
-        socket_id,
-        reply,
-    };
-    ask_about_socket(ctx, envelope, token, account, socket_id, ask).await
+    ask_about_socket(ctx, envelope, token, account, socket_id, Question::Close).await
 }
 
+#[derive(Clone, Copy)]
+enum Question {
+    Find,
+    Close,
+}
+
+/// This node first; in cluster mode, the others when it does not hold the socket.
 async fn ask_about_socket(
     ctx: &HttpContext,
     envelope: &Envelope<'_>,
     token: Option<&str>,
     account: &str,
     socket_id: &str,
-    ask: impl FnOnce(AccountId, String, RpcReplyPort<Option<Description>>) -> SupervisorMsg,
+    question: Question,
 ) -> Answer {
     let account = authorize(ctx, token, account)?;
-    let socket_id = socket_id.to_string();
-    let answer = ctx
-        .supervisor
-        .call(
-            |reply| ask(account, socket_id, reply),
-            Some(ctx.query_timeout),
-        )
-        .await;
-    match answer {
-        Ok(CallResult::Success(Some(socket))) => Ok(envelope.success(socket)),
-        Ok(CallResult::Success(None)) => {
-            Err(Refusal::new(StatusCode::NOT_FOUND, "socket not found"))
+    let ask_here = |reply| {
+        let (account, socket_id) = (Some(account.clone()), socket_id.to_string());
+        match question {
+            Question::Find => SupervisorMsg::Find {
+                account,
+                socket_id,
+                reply,
+            },
+            Question::Close => SupervisorMsg::Kick {
+                account,
+                socket_id,
+                reply,
+            },
         }
-        _ => Err(Refusal::unavailable()),
+    };
+    let found: Option<FoundSocket> =
+        match ctx.supervisor.call(ask_here, Some(ctx.query_timeout)).await {
+            Ok(CallResult::Success(found)) => found,
+            _ => return Err(Refusal::unavailable()),
+        };
+    if let Some(found) = found {
+        return Ok(envelope.success(found.description));
+    }
+    let Some(cluster) = ctx.bus.cluster() else {
+        return Err(Refusal::not_found());
+    };
+    let ask_others = match question {
+        Question::Find => Ask::Find {
+            account: account.as_str(),
+            socket_id,
+        },
+        Question::Close => Ask::Close {
+            account: account.as_str(),
+            socket_id,
+        },
+    };
+    let gathered = cluster.ask(ask_others).await;
+    let partial = gathered.partial;
+    match across_nodes::socket_in(&account, gathered) {
+        Some(socket) => Ok(envelope.success(socket)),
+        None if partial => Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not every node answered: the socket may be on one that did not; retry",
+        )),
+        None => Err(Refusal::not_found()),
     }
 }
 
@@ -177,14 +238,19 @@ where
         ));
     };
     let body = read_body(body).await?;
-    let events =
-        parse_events(&body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
-    let accepted = ctx.bus.publish(events).await;
+    let events = parse_events(&ctx.bus, &body)
+        .map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
+    let accepted = ctx
+        .bus
+        .publish(events)
+        .await
+        .map_err(|error| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()))?;
     Ok(envelope.success(json!({"accepted": accepted})))
 }
 
 pub(super) fn metrics(ctx: &HttpContext) -> Answer {
-    let mut response = Response::new(metrics::render(&ctx.fabric.metrics).into());
+    let bus_metrics = ctx.bus.cluster().map(|bus| bus.metrics());
+    let mut response = Response::new(metrics::render(&ctx.fabric.metrics, bus_metrics).into());
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -245,7 +311,7 @@ fn page_request(query: &HashMap<String, String>) -> Result<PageRequest, Refusal>
 
 /// One bus message, an array of them, or newline-delimited ones; refused whole when any one
 /// is bad, naming the first.
-fn parse_events(body: &Bytes) -> Result<Vec<Event>, String> {
+fn parse_events(bus: &Bus, body: &Bytes) -> Result<Vec<Outgoing>, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
     if text.trim().is_empty() {
         return Err(
@@ -271,7 +337,8 @@ fn parse_events(body: &Bytes) -> Result<Vec<Event>, String> {
         .map(|(at, message)| {
             let message: BusMessage = serde_json::from_value(message)
                 .map_err(|error| format!("message {at}: {error}"))?;
-            Event::from_bus(message).map_err(|error| format!("message {at}: {error}"))
+            bus.prepare(message)
+                .map_err(|error| format!("message {at}: {error}"))
         })
         .collect()
 }

@@ -4,7 +4,10 @@ use std::fmt::Write;
 
 use switchyard_actors::metrics::Metrics;
 
-pub(super) fn render(metrics: &Metrics) -> String {
+use crate::bus::BusMetrics;
+
+/// The fabric's figures, and the bus's in cluster mode.
+pub(super) fn render(metrics: &Metrics, bus: Option<&BusMetrics>) -> String {
     let gauges = [
         (
             "switchyard_connections",
@@ -116,7 +119,86 @@ pub(super) fn render(metrics: &Metrics) -> String {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
+    if let Some(bus) = bus {
+        render_bus(&mut text, bus);
+    }
     text
+}
+
+fn render_bus(text: &mut String, bus: &BusMetrics) {
+    let gauges = [
+        (
+            "switchyard_bus_connected",
+            "1 while connected to RabbitMQ.",
+            bus.connected.get(),
+        ),
+        (
+            "switchyard_bus_bindings",
+            "Bindings of this node's queue on the event exchanges.",
+            bus.broker_bindings.get(),
+        ),
+        (
+            "switchyard_bus_known_nodes",
+            "Other nodes heard from within the expiry.",
+            bus.known_nodes.get(),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+    let counters = [
+        (
+            "switchyard_bus_reconnects_total",
+            "Connections to RabbitMQ re-established after a loss.",
+            bus.reconnects.get(),
+        ),
+        (
+            "switchyard_bus_messages_consumed_total",
+            "Event messages taken from RabbitMQ.",
+            bus.consumed.get(),
+        ),
+        (
+            "switchyard_bus_queries_answered_total",
+            "Socket queries from other nodes answered.",
+            bus.queries_answered.get(),
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let name = "switchyard_bus_messages_dropped_total";
+    let _ = writeln!(
+        text,
+        "# HELP {name} Messages from RabbitMQ dropped, by reason.\n# TYPE {name} counter"
+    );
+    for (reason, value) in [
+        ("not_json", bus.dropped_not_json.get()),
+        ("unroutable", bus.dropped_unroutable.get()),
+        ("unknown", bus.dropped_unknown.get()),
+    ] {
+        let _ = writeln!(text, "{name}{{reason=\"{reason}\"}} {value}");
+    }
+    let name = "switchyard_bus_remote_query_seconds";
+    let seconds = bus.remote_query_micros.get() as f64 / 1e6;
+    let _ = writeln!(
+        text,
+        "# HELP {name} Time spent asking the other nodes.\n# TYPE {name} summary\n\
+         {name}_sum {seconds}\n{name}_count {}",
+        bus.remote_queries.get()
+    );
+    let name = "switchyard_bus_remote_queries_partial_total";
+    let _ = writeln!(
+        text,
+        "# HELP {name} Queries answered without every node known alive.\n\
+         # TYPE {name} counter\n{name} {}",
+        bus.remote_queries_partial.get()
+    );
 }
 
 /// This process's resident memory in bytes and its user plus system CPU time in seconds, from one
@@ -137,7 +219,7 @@ mod tests {
         let (resident, cpu) = own_usage().expect("/proc/self/stat");
         assert!(resident > 0);
         assert!(cpu >= 0.0);
-        let text = render(&Metrics::default());
+        let text = render(&Metrics::default(), None);
         assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
     }

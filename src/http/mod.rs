@@ -2,6 +2,7 @@
 //! body) to [`routes::resolve`] and the matching handler, so that the order of checks is ours
 //! rather than warp's rejection ranking.
 
+mod across_nodes;
 mod envelope;
 mod handlers;
 mod metrics;
