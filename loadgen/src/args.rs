@@ -56,14 +56,26 @@ impl RestQuery {
 #[command(after_long_help = "\
 Exit status: 0 the run completed with no failed connection, no lost event and no failed query; 1 the run could \
 not be made (node unreachable, token refused, subscription refused, a worker died); 2 a bad flag; \
-3 the run completed but some connections failed, some events were lost or some REST queries \
-failed.
+3 the run completed but some connections failed, some events were lost, some publishes failed \
+(RabbitMQ) or some REST queries failed.
 
 Tokens: with --token, every subscriber uses it (and publishes with it unless --publish-token is \
 given). Without it, tokens are minted from --secret-file: one per subscriber account, and one for \
 the first superduper account of --accounts-file to publish with. Run from a node's directory, the \
 defaults find the files `switchyard serve` created. The rest scenario queries each account with \
-its subscribers' token. Tokens never appear in the output.
+its subscribers' token. Tokens never appear in the output. Publishing through RabbitMQ needs no \
+token; the broker URL appears in the output with its password hidden.
+
+RabbitMQ (--publish-via amqp://…): each event goes to its KAZOO exchange (callevt, configuration, \
+faxes, conference; declared as KAZOO declares them, topic and not durable, when absent) with \
+KAZOO's incoming routing key (call.{EVENT}.{CALL_ID} for call events), the payload as the JSON \
+body, content type application/json. Publishes are confirmed by the broker; up to 10000 are in \
+flight at once, and a nacked or unconfirmed one counts as failed. The node must be in cluster mode \
+on that broker and vhost, or nothing is delivered.
+
+Several nodes (--ws-url repeated): client i goes to node (i / accounts) mod nodes, so each \
+account's subscribers are spread evenly over the nodes. Each node is reached and tried with a \
+first subscriber before the run. The report gives each node's connections.
 
 Rest: a first whole list of each account tells the queries its socket ids. Each answer is checked: \
 a whole list must hold exactly the account's sockets of this run, a page the sockets from its \
@@ -74,13 +86,24 @@ pub struct LoadgenArgs {
     #[arg(long, value_enum, default_value_t = Scenario::Fanout)]
     pub(crate) scenario: Scenario,
 
-    /// The node's websocket URL
+    /// A node's websocket URL; repeat for several nodes: clients take them in turn, so that
+    /// every account's subscribers are spread over every node
     #[arg(long, value_name = "URL", default_value = "ws://127.0.0.1:5555/")]
-    pub(crate) ws_url: String,
+    pub(crate) ws_url: Vec<String>,
 
-    /// The node's REST base URL (publishing, /metrics, the rest scenario's queries)
+    /// The node's REST base URL (publishing, /metrics, the rest scenario's queries). With
+    /// several --ws-url: give it once (the first node's: node figures are then the first node's
+    /// only) or once per --ws-url, in the same order (node figures are summed over the nodes).
+    /// Publishing and the rest scenario's queries always use the first
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8000")]
-    pub(crate) http_url: String,
+    pub(crate) http_url: Vec<String>,
+
+    /// How events are published: "rest" (POST /v2/events to the first --http-url), or an
+    /// amqp://user:password@host:port/vhost URL: straight to RabbitMQ, as KAZOO publishes them
+    /// (its exchanges and routing keys, JSON payload, publisher confirms); for nodes in
+    /// cluster mode (`--bus amqp://…`) on that broker
+    #[arg(long, value_name = "rest|URL", default_value = "rest")]
+    pub(crate) publish_via: String,
 
     /// Websocket clients to open (churn: clients alive at once)
     #[arg(short = 'n', long, value_name = "N", default_value_t = 1000)]
@@ -116,7 +139,8 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "N")]
     pub(crate) rate: Option<u32>,
 
-    /// Events per POST /v2/events
+    /// Events published at once, per tick: one POST /v2/events, or that many AMQP publishes
+    /// sent without waiting for their confirms
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub(crate) batch: u32,
 
@@ -187,7 +211,8 @@ pub struct LoadgenArgs {
     pub(crate) accounts_file: PathBuf,
 
     /// The node's process id: its memory and CPU time are read from /proc/PID (default: the
-    /// process_resident_memory_bytes and process_cpu_seconds_total of its /metrics)
+    /// process_resident_memory_bytes and process_cpu_seconds_total of its /metrics); one node
+    /// only (not with several --http-url)
     #[arg(long, value_name = "PID")]
     pub(crate) node_pid: Option<u32>,
 

@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn counting_tells_targets_duplicates_extras_and_strangers() {
         let bindings = vec!["call.*.*".to_string(), "call.CHANNEL_CREATE.*".to_string()];
-        let tally = Tally::new(1);
+        let tally = Tally::new(1, 1);
         let mut last = None;
         for text in [
             event("call.*.*", 1, 0),

@@ -11,15 +11,17 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::amqp::AmqpPublisher;
 use super::args::Scenario;
 use super::client::{self, ClientError};
 use super::node_probe::{NodeFigures, NodeProbe, ProbeError};
 use super::own_cpu::own_and_children_cpu_seconds;
-use super::plan::Plan;
+use super::plan::{Plan, PublishVia};
 use super::progress::Progress;
-use super::publisher::{Published, Publisher};
+use super::publisher::{PublishError, Published, Publisher, Sink};
 use super::report::{
-    Churn, Connections, Cpu, Events, LatencyFigures, Memory, NodeSamples, Report, RestFigures, rate,
+    Churn, Connections, Cpu, Events, LatencyFigures, Memory, NodeConnections, NodeSamples, Report,
+    RestFigures, rate,
 };
 use super::rest_client::RestError;
 use super::rest_load::{LearnError, Pace, Queried, RestLoad};
@@ -45,7 +47,9 @@ pub(crate) enum LoadgenError {
     #[error(transparent)]
     Probe(#[from] ProbeError),
     #[error("publishing failed: {0}")]
-    Publish(RestError),
+    Publish(PublishError),
+    #[error("cannot publish through RabbitMQ at {url}: {reason}")]
+    Broker { url: String, reason: String },
     #[error(
         "publishing refused: {0} (publishing needs a token of a superduper account: --publish-token)"
     )]
@@ -330,17 +334,23 @@ fn tenths(elapsed: Duration) -> u64 {
 /// Fails fast, with the reason, when the node cannot be measured at all; the node's figures
 /// before the run.
 async fn preflight(plan: &Plan, probe: &mut NodeProbe) -> Result<NodeFigures, LoadgenError> {
-    let addr = plan.endpoint.addr;
-    let unreachable = |reason: String| LoadgenError::Unreachable { addr, reason };
-    tokio::time::timeout(REACH_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| unreachable(format!("no answer within {REACH_TIMEOUT:?}")))?
-        .map_err(|e| unreachable(e.to_string()))?;
+    for endpoint in &plan.endpoints {
+        let addr = endpoint.addr;
+        let unreachable = |reason: String| LoadgenError::Unreachable { addr, reason };
+        tokio::time::timeout(REACH_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| unreachable(format!("no answer within {REACH_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+    }
     let before = probe.read().await?;
-    if plan.subscribes() {
+    if !plan.subscribes() {
+        return Ok(before);
+    }
+    // A first client on each node.
+    for endpoint in &plan.endpoints {
         let account = plan.accounts[0].as_str();
         let attempt = async {
-            let mut socket = client::connect(&plan.endpoint, None).await?;
+            let mut socket = client::connect(endpoint, None).await?;
             let bindings = &plan.settings.bindings;
             let token = &plan.subscriber_tokens[0];
             client::subscribe(&mut socket, token, account, bindings, "loadgen-check").await?;
@@ -353,11 +363,11 @@ async fn preflight(plan: &Plan, probe: &mut NodeProbe) -> Result<NodeFigures, Lo
             Ok(Err(ClientError::Failed(reason))) => return Err(LoadgenError::FirstClient(reason)),
             Err(_) => return Err(LoadgenError::FirstClient("no answer within 10s".into())),
         }
-        // The node forgets that first client a moment after it left: wait, or the run would
-        // start one socket above its baseline.
-        let baseline = before.connections().unwrap_or(0);
-        node_when(probe, |connections| connections <= baseline).await?;
     }
+    // The nodes forget those first clients a moment after they left: wait, or the run would
+    // start a socket above its baseline.
+    let baseline = before.connections().unwrap_or(0);
+    node_when(probe, |connections| connections <= baseline).await?;
     Ok(before)
 }
 
@@ -382,7 +392,7 @@ pub(crate) async fn run(plan: &Plan, progress: &Progress) -> Result<Report, Load
     let started_at_unix_s = client::unix_micros() / 1_000_000;
     let run_started = Instant::now();
     let loadgen_cpu_before = own_and_children_cpu_seconds();
-    let mut probe = NodeProbe::new(plan.rest.clone(), plan.node_pid);
+    let mut probe = NodeProbe::new(plan.probed.clone(), plan.node_pid);
     let before = preflight(plan, &mut probe).await?;
     let publisher = checked_publisher(plan).await?;
     let workers = start_workers(plan)?;
@@ -406,7 +416,13 @@ pub(crate) async fn run(plan: &Plan, progress: &Progress) -> Result<Report, Load
     .await?;
     let setup_s = setup_started.elapsed().as_secs_f64();
     let at_setup = run.reported.total();
-    let expected = before.connections().unwrap_or(0) + at_setup.open;
+    // The probed nodes: every node, or only the first.
+    let opened = if plan.probed.len() == plan.endpoints.len() {
+        at_setup.open
+    } else {
+        at_setup.open_per_node.first().copied().unwrap_or(0)
+    };
+    let expected = before.connections().unwrap_or(0) + opened;
     let set_up = node_when(&mut run.probe, |connections| connections >= expected).await?;
     let mut held = set_up.clone();
 
@@ -417,6 +433,7 @@ pub(crate) async fn run(plan: &Plan, progress: &Progress) -> Result<Report, Load
         run.note_peak(&held);
     }
     let held_by_node = held.connections();
+    let held_per_node = held.connections_per_node();
 
     run.finish_workers(plan, exercised.published.as_ref())
         .await?;
@@ -448,6 +465,7 @@ pub(crate) async fn run(plan: &Plan, progress: &Progress) -> Result<Report, Load
             },
             at_setup,
             held_by_node,
+            held_per_node,
             published: exercised.published,
             queried: exercised.queried,
             before,
@@ -460,14 +478,39 @@ pub(crate) async fn run(plan: &Plan, progress: &Progress) -> Result<Report, Load
     ))
 }
 
-/// The publisher of a run that publishes, once the node has accepted its token.
+/// The publisher of a run that publishes, once the node has accepted its token (REST) or the
+/// broker its connection, with the exchanges declared (RabbitMQ).
 async fn checked_publisher(plan: &Plan) -> Result<Option<Publisher>, LoadgenError> {
-    let Some(token) = &plan.publish_token else {
+    if !plan.publishes {
         return Ok(None);
+    }
+    let published = Arc::new(AtomicU64::new(0));
+    let sink = match &plan.publish_via {
+        PublishVia::Rest => {
+            let token = plan
+                .publish_token
+                .clone()
+                .expect("a token to publish through REST");
+            Sink::rest(plan.rest.clone(), token)
+        }
+        PublishVia::Amqp(target) => {
+            let mut exchanges: Vec<&'static str> =
+                plan.templates.iter().map(|t| t.exchange()).collect();
+            exchanges.sort_unstable();
+            exchanges.dedup();
+            let amqp =
+                AmqpPublisher::connect(target, &exchanges, plan.accounts.len(), published.clone())
+                    .await
+                    .map_err(|reason| LoadgenError::Broker {
+                        url: target.shown.clone(),
+                        reason,
+                    })?;
+            Sink::Amqp(Box::new(amqp))
+        }
     };
     let mut publisher = Publisher::new(
-        plan.rest.clone(),
-        token.clone(),
+        sink,
+        published,
         plan.accounts.clone(),
         plan.templates.clone(),
         plan.padding.clone(),
@@ -477,7 +520,7 @@ async fn checked_publisher(plan: &Plan) -> Result<Option<Publisher>, LoadgenErro
         RestError::Status { status, .. } if status == 401 || status == 403 => {
             LoadgenError::PublishRefused(error)
         }
-        other => LoadgenError::Publish(other),
+        other => LoadgenError::Publish(other.into()),
     })?;
     Ok(Some(publisher))
 }
@@ -499,6 +542,8 @@ struct Gathered {
     setup_s: f64,
     at_setup: Snapshot,
     held_by_node: Option<u64>,
+    /// Each probed node's count (one entry for a single node).
+    held_per_node: Vec<Option<u64>>,
     published: Option<Published>,
     queried: Option<Queried>,
     before: NodeFigures,
@@ -531,6 +576,7 @@ fn report(plan: &Plan, run: &Run<'_>, gathered: Gathered) -> Report {
         subscribe_rate_per_s: rate(at_setup.subscribed, gathered.setup_s),
         held_by_node: gathered.held_by_node,
         closed_by_node: clients.closed_by_node,
+        per_node: per_node(plan, at_setup, &gathered.held_per_node),
     };
     let events = gathered.published.as_ref().map(|published| {
         let publish_s = published.elapsed.as_secs_f64();
@@ -540,6 +586,8 @@ fn report(plan: &Plan, run: &Run<'_>, gathered: Gathered) -> Report {
         Events {
             target_rate_per_s: plan.settings.rate,
             published: published.events,
+            failed: published.failed,
+            failures: published.failures.clone(),
             batches: published.batches,
             publish_s,
             publish_rate_per_s: rate(published.events, publish_s),
@@ -614,4 +662,21 @@ fn report(plan: &Plan, run: &Run<'_>, gathered: Gathered) -> Report {
     };
     report.find_problems();
     report
+}
+
+/// With several nodes: each node's sockets, as the run opened them and as the node counts them
+/// (when its figures are read).
+fn per_node(plan: &Plan, at_setup: &Snapshot, held: &[Option<u64>]) -> Vec<NodeConnections> {
+    if plan.endpoints.len() < 2 {
+        return Vec::new();
+    }
+    plan.endpoints
+        .iter()
+        .enumerate()
+        .map(|(node, endpoint)| NodeConnections {
+            ws_url: endpoint.url.clone(),
+            open: at_setup.open_per_node.get(node).copied().unwrap_or(0),
+            held_by_node: held.get(node).copied().flatten(),
+        })
+        .collect()
 }

@@ -150,8 +150,20 @@ impl Template {
         }
     }
 
-    /// The bus message (`POST /v2/events` body element) for `account`, stamped.
-    pub(crate) fn bus_message(&self, account: &AccountId, stamp: Stamp, padding: &str) -> Value {
+    /// The KAZOO exchange its events are published to.
+    pub(crate) fn exchange(&self) -> &'static str {
+        match self {
+            Template::Call { .. } => "callevt",
+            Template::Object { .. } | Template::FaxObject { .. } => "configuration",
+            Template::FaxStatus { .. } => "faxes",
+            Template::ConferenceCommand { .. } | Template::ConferenceEvent { .. } => "conference",
+        }
+    }
+
+    /// The event for `account`, stamped, as KAZOO publishes it: exchange, incoming routing key
+    /// (SPEC 5: for call events `call.{EVENT}.{enc(CALL_ID)}`, without the account, which the
+    /// node reads from the payload) and payload.
+    pub(crate) fn message(&self, account: &AccountId, stamp: Stamp, padding: &str) -> Message {
         let id = format!("loadgen-{}", stamp.seq);
         let modb = || account.modb(YearMonth::now());
         let (exchange, routing_key, mut payload) = match self {
@@ -228,7 +240,28 @@ impl Template {
         if !padding.is_empty() {
             fields.insert(PADDING_KEY.into(), padding.into());
         }
-        json!({"exchange": exchange, "routing_key": routing_key, "payload": payload})
+        debug_assert_eq!(exchange, self.exchange());
+        Message {
+            exchange,
+            routing_key,
+            payload,
+        }
+    }
+}
+
+/// One published event: where KAZOO would publish it, and its payload.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Message {
+    pub(crate) exchange: &'static str,
+    /// KAZOO's incoming routing key (the AMQP routing key; the node derives what clients see).
+    pub(crate) routing_key: String,
+    pub(crate) payload: Value,
+}
+
+impl Message {
+    /// `{"exchange":…,"routing_key":…,"payload":{…}}`: an element of a `POST /v2/events` body.
+    pub(crate) fn into_bus_json(self) -> Value {
+        json!({"exchange": self.exchange, "routing_key": self.routing_key, "payload": self.payload})
     }
 }
 
@@ -275,7 +308,8 @@ mod tests {
     fn delivered(binding: &str) -> (String, Stamp) {
         let message = Template::for_binding(binding)
             .unwrap()
-            .bus_message(&account(), stamp(), "");
+            .message(&account(), stamp(), "")
+            .into_bus_json();
         let message: BusMessage = serde_json::from_value(message).unwrap();
         let event = Event::from_bus(message).unwrap();
         assert!(event.deliverable, "{binding}");
@@ -319,12 +353,69 @@ mod tests {
         }
     }
 
+    /// The AMQP routing keys are KAZOO's incoming ones (SPEC 5), not the keys clients see: call
+    /// events carry no account (the node reads it from the payload); the others are unchanged.
+    #[test]
+    fn amqp_routing_keys_are_kazoos_incoming_keys() {
+        let db = account().database();
+        let modb = account().modb(YearMonth::now());
+        let cases = [
+            (
+                "call.*.*",
+                "callevt",
+                "call.CHANNEL_CREATE.loadgen-7".to_string(),
+            ),
+            (
+                "call.CHANNEL_ANSWER.a@b",
+                "callevt",
+                "call.CHANNEL_ANSWER.a%40b".to_string(),
+            ),
+            (
+                "object.*.*",
+                "configuration",
+                format!("doc_edited.{db}.user.loadgen-7"),
+            ),
+            (
+                "fax.object.*",
+                "configuration",
+                format!("doc_edited.{modb}.fax.loadgen-7"),
+            ),
+            ("fax.status.*", "faxes", format!("fax.status.{A}.loadgen-7")),
+            (
+                "conference.command.c1",
+                "conference",
+                "conference.command.c1".to_string(),
+            ),
+            (
+                "conference.event.c1.*.lock",
+                "conference",
+                format!("conference.event.lock.{A}.c1.loadgen-7"),
+            ),
+        ];
+        for (binding, exchange, routing_key) in cases {
+            let template = Template::for_binding(binding).unwrap();
+            let message = template.message(&account(), stamp(), "");
+            assert_eq!(message.exchange, exchange, "{binding}");
+            assert_eq!(template.exchange(), exchange, "{binding}");
+            assert_eq!(message.routing_key, routing_key, "{binding}");
+            assert!(!message.payload.as_object().unwrap().contains_key("payload"));
+            assert_eq!(message.payload["Loadgen-Seq"], 7);
+        }
+        let call = Template::for_binding("call.*.*").unwrap();
+        let message = call.message(&account(), stamp(), "");
+        assert!(
+            !message.routing_key.contains(A),
+            "no account in callevt's key"
+        );
+        assert_eq!(message.payload["Custom-Channel-Vars"]["Account-ID"], A);
+    }
+
     #[test]
     fn padding_is_carried() {
-        let message =
-            Template::for_binding("call.*.*")
-                .unwrap()
-                .bus_message(&account(), stamp(), "xxxx");
+        let message = Template::for_binding("call.*.*")
+            .unwrap()
+            .message(&account(), stamp(), "xxxx")
+            .into_bus_json();
         assert_eq!(message["payload"][PADDING_KEY], "xxxx");
     }
 

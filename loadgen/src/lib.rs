@@ -6,7 +6,8 @@
 //!   [`credentials`] (implemented by the server, which knows its own files).
 //! - [`coordinator`]: one run, phase by phase; [`worker`]: a share of the clients, in this
 //!   process or a child; [`client`]: one websocket client; [`tally`]: what clients count.
-//! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`;
+//! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`, or through
+//!   RabbitMQ as KAZOO publishes them ([`amqp`]);
 //!   [`rest_client`]: the HTTP client under it and [`node_probe`] (`/metrics`, `/proc`);
 //!   [`rest_load`]: the rest scenario's queries; [`node_url`]: the node's URLs; [`own_cpu`]: the
 //!   load generator's own CPU time.
@@ -17,6 +18,7 @@
 #![warn(unreachable_pub)]
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod amqp;
 mod args;
 mod client;
 mod coordinator;

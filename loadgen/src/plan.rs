@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use switchyard_actors::account::AccountId;
 
+use super::amqp::AmqpTarget;
 use super::args::{LoadgenArgs, RestQuery, Scenario};
 use super::client::Endpoint;
 use super::credentials::{CredentialError, NodeCredentials};
@@ -49,8 +50,15 @@ fn bad(flag: &'static str, reason: impl Into<String>) -> PlanError {
 pub(crate) struct Plan {
     pub(crate) settings: Settings,
     pub(crate) scenario: Scenario,
-    pub(crate) endpoint: Endpoint,
+    /// The nodes' websocket endpoints, in --ws-url order.
+    pub(crate) endpoints: Vec<Endpoint>,
+    /// The first node's REST API: publishing (through REST) and the rest scenario's queries.
     pub(crate) rest: RestTarget,
+    /// Every --http-url: the nodes whose /metrics the run reads (and sums).
+    pub(crate) probed: Vec<RestTarget>,
+    pub(crate) publish_via: PublishVia,
+    /// True when the scenario publishes.
+    pub(crate) publishes: bool,
     pub(crate) accounts: Vec<AccountId>,
     pub(crate) templates: Vec<Template>,
     pub(crate) duration: Duration,
@@ -58,7 +66,7 @@ pub(crate) struct Plan {
     pub(crate) settle: Duration,
     pub(crate) padding: String,
     pub(crate) subscriber_tokens: Vec<String>,
-    /// Present when the scenario publishes.
+    /// Present when the scenario publishes through REST.
     pub(crate) publish_token: Option<String>,
     pub(crate) node_pid: Option<u32>,
     pub(crate) output: PathBuf,
@@ -70,12 +78,45 @@ pub(crate) struct Plan {
     connect_timeout: Duration,
 }
 
+/// How the run publishes (--publish-via).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PublishVia {
+    /// `POST /v2/events` to the first node.
+    Rest,
+    /// Straight to RabbitMQ, as KAZOO publishes.
+    Amqp(AmqpTarget),
+}
+
+impl PublishVia {
+    fn parse(raw: &str) -> Result<PublishVia, PlanError> {
+        if raw == "rest" {
+            return Ok(PublishVia::Rest);
+        }
+        AmqpTarget::parse(raw)
+            .map(PublishVia::Amqp)
+            .map_err(|reason| bad("publish-via", reason))
+    }
+
+    /// What the report says: "rest", or the broker's URL with its password hidden.
+    fn shown(&self) -> String {
+        match self {
+            PublishVia::Rest => "rest".into(),
+            PublishVia::Amqp(target) => target.shown.clone(),
+        }
+    }
+}
+
 /// The exact settings of a run, as the JSON report records them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct Settings {
     pub(crate) scenario: Scenario,
-    pub(crate) ws_url: String,
-    pub(crate) http_url: String,
+    /// The nodes the clients are spread over, in turn.
+    pub(crate) ws_urls: Vec<String>,
+    /// The nodes whose figures the report gives (summed): every node, or the first only.
+    pub(crate) http_urls: Vec<String>,
+    /// "rest" (POST /v2/events to the first node) or the amqp:// URL (password hidden) events
+    /// were published to; also set when the scenario does not publish.
+    pub(crate) publish_via: String,
     pub(crate) sockets: usize,
     pub(crate) concurrency: usize,
     pub(crate) accounts: usize,
@@ -115,7 +156,7 @@ impl Plan {
             .map(|w| w * per_worker)
             .take_while(|first| *first < sockets)
             .map(|first| WorkerSpec {
-                ws_url: self.endpoint.url.clone(),
+                ws_urls: self.endpoints.iter().map(|e| e.url.clone()).collect(),
                 first,
                 count: per_worker.min(sockets - first),
                 accounts: self.accounts.iter().map(|a| a.to_string()).collect(),
@@ -169,8 +210,36 @@ pub(crate) fn plan(
     open_file_limit: u64,
     credentials: &dyn NodeCredentials,
 ) -> Result<Plan, PlanError> {
-    let endpoint = Endpoint::parse(&args.ws_url).map_err(|r| bad("ws-url", r))?;
-    let rest = RestTarget::parse(&args.http_url).map_err(|r| bad("http-url", r))?;
+    let endpoints = args
+        .ws_url
+        .iter()
+        .map(|raw| Endpoint::parse(raw).map_err(|r| bad("ws-url", r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let probed = args
+        .http_url
+        .iter()
+        .map(|raw| RestTarget::parse(raw).map_err(|r| bad("http-url", r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if probed.len() != 1 && probed.len() != endpoints.len() {
+        return Err(bad(
+            "http-url",
+            format!(
+                "given {} times for {} --ws-url: give it once (the first node's) or once per \
+                 --ws-url, in the same order",
+                probed.len(),
+                endpoints.len()
+            ),
+        ));
+    }
+    if args.node_pid.is_some() && probed.len() > 1 {
+        return Err(bad(
+            "node-pid",
+            "reads one node's process; with several --http-url, each node's memory and CPU come \
+             from its /metrics",
+        ));
+    }
+    let rest = probed[0].clone();
+    let publish_via = PublishVia::parse(&args.publish_via)?;
     if args.sockets == 0 {
         return Err(bad("sockets", "must be at least 1"));
     }
@@ -256,8 +325,10 @@ pub(crate) fn plan(
         ));
     }
 
-    let spreads =
-        args.sockets_per_address > 0 && endpoint.addr.is_ipv4() && endpoint.addr.ip().is_loopback();
+    let spreads = args.sockets_per_address > 0
+        && endpoints
+            .iter()
+            .all(|e| e.addr.is_ipv4() && e.addr.ip().is_loopback());
     let source_addresses = if spreads {
         let needed = (args.sockets as u64).div_ceil(args.sockets_per_address as u64);
         if needed > MAX_SOURCE_ADDRESSES {
@@ -271,14 +342,17 @@ pub(crate) fn plan(
         0
     };
 
+    // Through RabbitMQ, publishing needs no token.
+    let publishes_by_rest = publishes && publish_via == PublishVia::Rest;
     let (accounts, subscriber_tokens, publish_token, token_source) =
-        tokens_and_accounts(args, publishes, credentials)?;
+        tokens_and_accounts(args, publishes_by_rest, credentials)?;
 
     Ok(Plan {
         settings: Settings {
             scenario: args.scenario,
-            ws_url: endpoint.url.clone(),
-            http_url: args.http_url.clone(),
+            ws_urls: endpoints.iter().map(|e| e.url.clone()).collect(),
+            http_urls: args.http_url.clone(),
+            publish_via: publish_via.shown(),
             sockets: args.sockets,
             concurrency: args.concurrency,
             accounts: accounts.len(),
@@ -303,8 +377,11 @@ pub(crate) fn plan(
             tokens: token_source,
         },
         scenario: args.scenario,
-        endpoint,
+        endpoints,
         rest,
+        probed,
+        publish_via,
+        publishes,
         accounts,
         templates,
         duration: run_length,
@@ -587,6 +664,110 @@ mod tests {
             missing,
             "no --token given, and tokens cannot be minted: secret file missing does not exist \
              (pass --token, or --secret-file with the node's secret)"
+        );
+    }
+
+    #[test]
+    fn publish_via_is_rest_by_default_or_an_amqp_url_that_needs_no_token() {
+        let rest = plan_of(&[]);
+        assert_eq!(rest.publish_via, PublishVia::Rest);
+        assert_eq!(rest.settings.publish_via, "rest");
+        assert_eq!(
+            plan_of(&["--publish-via", "rest"]).publish_via,
+            PublishVia::Rest
+        );
+
+        // Without --token: subscribers' tokens are minted, but no account is needed to publish.
+        let argv = [
+            "loadgen",
+            "--accounts-file",
+            "missing",
+            "--publish-via",
+            "amqp://guest:pa55word@127.0.0.1:5672/%2f",
+        ];
+        let amqp = plan_with(&Command::try_parse_from(argv).unwrap().args, 20_000).unwrap();
+        assert!(matches!(amqp.publish_via, PublishVia::Amqp(_)));
+        assert!(amqp.publishes);
+        assert_eq!(amqp.publish_token, None);
+        assert_eq!(
+            amqp.settings.publish_via,
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        let settings = serde_json::to_string(&amqp.settings).unwrap();
+        assert!(!settings.contains("pa55word"));
+        assert!(!plan_of(&["--scenario", "idle"]).publishes);
+    }
+
+    #[test]
+    fn publish_via_refuses_other_schemes_by_name() {
+        let error = |value: &str| {
+            plan_with(&args(&["--publish-via", value]), 20_000)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            error("http://127.0.0.1:15672/"),
+            "--publish-via: \"http://127.0.0.1:15672/\" is not \"rest\" or an amqp:// URL"
+        );
+        assert!(error("amqps://u:pw@h/").starts_with("--publish-via: \"amqps://u:***@h/\""));
+        assert!(error("REST").starts_with("--publish-via: \"REST\" is not"));
+        assert!(error("amqp://").contains("names no host"));
+    }
+
+    #[test]
+    fn several_nodes_take_the_http_url_once_or_once_each() {
+        let two = [
+            "--ws-url",
+            "ws://127.0.0.1:5555/",
+            "--ws-url",
+            "ws://127.0.0.2:5556/",
+        ];
+        let plan = plan_of(&two);
+        assert_eq!(plan.endpoints.len(), 2);
+        assert_eq!(plan.probed.len(), 1);
+        assert_eq!(
+            plan.settings.ws_urls,
+            ["ws://127.0.0.1:5555/", "ws://127.0.0.2:5556/"]
+        );
+        assert_eq!(plan.worker_specs()[0].ws_urls, plan.settings.ws_urls);
+        let each = [
+            &two[..],
+            &["--http-url", "http://127.0.0.1:8000"],
+            &["--http-url", "http://127.0.0.1:8001"],
+        ]
+        .concat();
+        let plan = plan_of(&each);
+        assert_eq!(plan.probed.len(), 2);
+        assert_eq!(plan.rest.addr, "127.0.0.1:8000".parse().unwrap());
+        let three = [&each[..], &["--http-url", "http://127.0.0.1:8002"]].concat();
+        let error = plan_with(&args(&three), 20_000).unwrap_err().to_string();
+        assert!(
+            error.starts_with("--http-url: given 3 times for 2 --ws-url"),
+            "{error}"
+        );
+        let pid = [&each[..], &["--node-pid", "1"]].concat();
+        let error = plan_with(&args(&pid), 20_000).unwrap_err().to_string();
+        assert!(error.starts_with("--node-pid: reads one node"), "{error}");
+        let bad = plan_with(
+            &args(&[&two[..], &["--ws-url", "http://x/"]].concat()),
+            20_000,
+        );
+        assert!(bad.unwrap_err().to_string().starts_with("--ws-url: "));
+        // Source addresses only when every node is on loopback.
+        let far = [
+            "-n",
+            "2500",
+            "--ws-url",
+            "ws://127.0.0.1:1/",
+            "--ws-url",
+            "ws://10.1.2.3:1/",
+        ];
+        assert_eq!(plan_of(&far).settings.source_addresses, 0);
+        assert_eq!(
+            plan_of(&[&two[..], &["-n", "2500"]].concat())
+                .settings
+                .source_addresses,
+            3
         );
     }
 

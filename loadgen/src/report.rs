@@ -22,7 +22,8 @@ pub(crate) struct Report {
     pub(crate) settings: Settings,
     pub(crate) started_at_unix_s: u64,
     pub(crate) elapsed_s: f64,
-    /// True when no connection failed, the node closed no socket and no event was lost.
+    /// True when no connection failed, the node closed no socket, no publish failed and no event
+    /// was lost.
     pub(crate) complete: bool,
     pub(crate) problems: Vec<String>,
     pub(crate) connections: Connections,
@@ -54,12 +55,29 @@ pub(crate) struct Connections {
     /// The node's `switchyard_connections` once every client was set up.
     pub(crate) held_by_node: Option<u64>,
     pub(crate) closed_by_node: u64,
+    /// With several nodes (--ws-url repeated): each node's share.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) per_node: Vec<NodeConnections>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct NodeConnections {
+    pub(crate) ws_url: String,
+    /// The run's sockets open on this node once every client was set up.
+    pub(crate) open: u64,
+    /// The node's `switchyard_connections` at the end of the hold, when its /metrics is read
+    /// (--http-url given for every node).
+    pub(crate) held_by_node: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Events {
     pub(crate) target_rate_per_s: u32,
+    /// Events the node accepted (REST) or the broker confirmed (RabbitMQ).
     pub(crate) published: u64,
+    /// RabbitMQ: publishes nacked, failed or not confirmed in time (by reason in `failures`).
+    pub(crate) failed: u64,
+    pub(crate) failures: BTreeMap<String, u64>,
     pub(crate) batches: u64,
     pub(crate) publish_s: f64,
     pub(crate) publish_rate_per_s: f64,
@@ -308,6 +326,13 @@ impl Report {
             problems.push(format!("the node closed {} sockets", c.closed_by_node));
         }
         if let Some(events) = &self.events {
+            if events.failed > 0 {
+                problems.push(format!(
+                    "{} publishes failed: {}",
+                    events.failed,
+                    by_reason(&events.failures)
+                ));
+            }
             if events.lost > 0 {
                 problems.push(format!(
                     "{} of {} deliveries lost",
@@ -361,6 +386,14 @@ impl Report {
             },
             s.source_addresses.max(1),
         );
+        if s.ws_urls.len() > 1 {
+            let probed = if s.http_urls.len() == s.ws_urls.len() {
+                "figures summed over every node".to_string()
+            } else {
+                format!("figures of the first node only ({})", s.http_urls[0])
+            };
+            let _ = writeln!(out, "  nodes        {}; {probed}", s.ws_urls.join(" "));
+        }
         let c = &self.connections;
         let _ = write!(
             out,
@@ -377,13 +410,33 @@ impl Report {
         if let Some(held) = c.held_by_node {
             let _ = write!(out, "; node held {held}");
         }
+        if !c.per_node.is_empty() {
+            let shares: Vec<String> = c
+                .per_node
+                .iter()
+                .map(|n| match n.held_by_node {
+                    Some(held) => format!("{} (node held {held})", n.open),
+                    None => n.open.to_string(),
+                })
+                .collect();
+            let _ = write!(out, "; per node {}", shares.join(" + "));
+        }
         out.push('\n');
         if let Some(e) = &self.events {
-            let _ = writeln!(
+            let via = if s.publish_via == "rest" {
+                "POST /v2/events".to_string()
+            } else {
+                format!("RabbitMQ {}", s.publish_via)
+            };
+            let _ = write!(
                 out,
-                "  published    {} events in {} batches over {:.1} s: {:.1}/s (asked {}/s)",
+                "  published    {} events in {} batches over {:.1} s: {:.1}/s (asked {}/s), via {via}",
                 e.published, e.batches, e.publish_s, e.publish_rate_per_s, e.target_rate_per_s
             );
+            if e.failed > 0 {
+                let _ = write!(out, "; {} failed", e.failed);
+            }
+            out.push('\n');
             let _ = write!(
                 out,
                 "  delivered    {} frames in {:.1} s: {:.0}/s",
@@ -507,6 +560,7 @@ mod tests {
             rss_bytes: Some(rss),
             cpu_seconds: None,
             metrics: [("switchyard_connections".to_string(), connections)].into(),
+            nodes: Vec::new(),
         }
     }
 

@@ -18,6 +18,8 @@ pub(crate) struct Tally {
     pub(crate) failed: AtomicU64,
     pub(crate) subscribed: AtomicU64,
     pub(crate) open: AtomicU64,
+    /// Sockets open now on each node (index into the run's --ws-url).
+    pub(crate) open_per_node: Vec<AtomicU64>,
     pub(crate) closed_by_node: AtomicU64,
     pub(crate) deliveries: AtomicU64,
     pub(crate) received: AtomicU64,
@@ -32,13 +34,14 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn new(accounts: usize) -> Tally {
+    pub(crate) fn new(accounts: usize, nodes: usize) -> Tally {
         Tally {
             attempted: AtomicU64::new(0),
             connected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             subscribed: AtomicU64::new(0),
             open: AtomicU64::new(0),
+            open_per_node: (0..nodes).map(|_| AtomicU64::new(0)).collect(),
             closed_by_node: AtomicU64::new(0),
             deliveries: AtomicU64::new(0),
             received: AtomicU64::new(0),
@@ -72,6 +75,7 @@ impl Tally {
             failures: self.failures.lock().clone(),
             subscribed: self.subscribed.load(Relaxed),
             open: self.open.load(Relaxed),
+            open_per_node: self.open_per_node.iter().map(|n| n.load(Relaxed)).collect(),
             closed_by_node: self.closed_by_node.load(Relaxed),
             deliveries: self.deliveries.load(Relaxed),
             received: self.received.load(Relaxed),
@@ -124,6 +128,9 @@ pub(crate) struct Snapshot {
     pub(crate) subscribed: u64,
     /// Sockets open now.
     pub(crate) open: u64,
+    /// Sockets open now on each node (index into the run's --ws-url).
+    #[serde(default)]
+    pub(crate) open_per_node: Vec<u64>,
     /// Sockets the node closed while the run still held them.
     pub(crate) closed_by_node: u64,
     /// Event frames received.
@@ -150,6 +157,11 @@ impl Snapshot {
         }
         self.subscribed += other.subscribed;
         self.open += other.open;
+        let nodes = self.open_per_node.len().max(other.open_per_node.len());
+        self.open_per_node.resize(nodes, 0);
+        for (sum, open) in self.open_per_node.iter_mut().zip(&other.open_per_node) {
+            *sum += open;
+        }
         self.closed_by_node += other.closed_by_node;
         self.deliveries += other.deliveries;
         self.received += other.received;
@@ -192,12 +204,15 @@ mod tests {
 
     #[test]
     fn snapshots_add_up() {
-        let tally = Tally::new(2);
+        let tally = Tally::new(2, 1);
         tally.attempted.fetch_add(3, Relaxed);
         tally.fail("refused".into());
         tally.fail("refused".into());
-        let mut total = tally.snapshot();
+        tally.open_per_node[0].fetch_add(2, Relaxed);
+        let mut total = Snapshot::default();
         total.add(&tally.snapshot());
+        total.add(&tally.snapshot());
+        assert_eq!(total.open_per_node, [4]);
         assert_eq!(total.attempted, 6);
         assert_eq!(total.failed, 4);
         assert_eq!(total.failures["refused"], 4);
@@ -205,7 +220,7 @@ mod tests {
 
     #[test]
     fn expected_is_sockets_times_events_per_account() {
-        let tally = Tally::new(2);
+        let tally = Tally::new(2, 1);
         tally.subscribed_per_account[0].store(3, Relaxed);
         tally.subscribed_per_account[1].store(2, Relaxed);
         assert_eq!(tally.expected(&[10, 7]), 44);
@@ -213,8 +228,8 @@ mod tests {
 
     #[test]
     fn latencies_survive_the_trip_and_merge() {
-        let a = Tally::new(1);
-        let b = Tally::new(1);
+        let a = Tally::new(1, 1);
+        let b = Tally::new(1, 1);
         for us in [100, 200, 300] {
             a.record_latency(us);
         }

@@ -28,7 +28,8 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Everything a worker needs. Tokens travel over the child's stdin, never its command line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct WorkerSpec {
-    pub(crate) ws_url: String,
+    /// The nodes, which clients take in turn ([`WorkerSpec::node_of`]).
+    pub(crate) ws_urls: Vec<String>,
     /// Run-wide index of this worker's first client, and how many clients it runs.
     pub(crate) first: usize,
     pub(crate) count: usize,
@@ -48,6 +49,13 @@ pub(crate) struct WorkerSpec {
 impl WorkerSpec {
     fn account_of(&self, client: usize) -> usize {
         (self.first + client) % self.accounts.len()
+    }
+
+    /// The node of client `client`: the run's clients take the nodes in turn, one round of
+    /// accounts at a time, so that every account's subscribers are spread over every node
+    /// (client i: account i mod A, node (i div A) mod N).
+    fn node_of(&self, client: usize) -> usize {
+        (self.first + client) / self.accounts.len() % self.ws_urls.len()
     }
 
     fn token_of(&self, account: usize) -> &str {
@@ -108,7 +116,8 @@ pub(crate) enum FromWorker {
 
 struct Shared {
     spec: WorkerSpec,
-    endpoint: Endpoint,
+    /// One per node, as `spec.ws_urls`.
+    endpoints: Vec<Endpoint>,
     tally: Tally,
     handshakes: Semaphore,
     /// The node's error reply to the first refused subscription.
@@ -123,17 +132,17 @@ pub(crate) async fn run(
     mut commands: mpsc::Receiver<ToWorker>,
     reports: mpsc::UnboundedSender<FromWorker>,
 ) {
-    let endpoint = match Endpoint::parse(&spec.ws_url) {
-        Ok(endpoint) => endpoint,
+    let endpoints = match spec.ws_urls.iter().map(|u| Endpoint::parse(u)).collect() {
+        Ok(endpoints) => endpoints,
         Err(message) => {
             let _ = reports.send(FromWorker::Fatal { message });
             return;
         }
     };
     let shared = Arc::new(Shared {
-        tally: Tally::new(spec.accounts.len()),
+        tally: Tally::new(spec.accounts.len(), spec.ws_urls.len()),
         handshakes: Semaphore::new(spec.concurrency.max(1)),
-        endpoint,
+        endpoints,
         refused: OnceLock::new(),
         settled: AtomicUsize::new(0),
         wake: Notify::new(),
@@ -230,7 +239,8 @@ async fn open(shared: &Shared, client: usize) -> Result<Socket, ClientError> {
     shared.tally.attempted.fetch_add(1, Relaxed);
     let account = spec.account_of(client);
     let attempt = async {
-        let mut socket = client::connect(&shared.endpoint, spec.source_of(client)).await?;
+        let endpoint = &shared.endpoints[spec.node_of(client)];
+        let mut socket = client::connect(endpoint, spec.source_of(client)).await?;
         shared.tally.connected.fetch_add(1, Relaxed);
         if spec.subscribe {
             let request_id = format!("loadgen-{}", spec.first + client);
@@ -274,14 +284,18 @@ async fn open(shared: &Shared, client: usize) -> Result<Socket, ClientError> {
 /// Receives on an open socket until told to leave (or `until`), keeping `open` right.
 async fn hold(
     shared: &Shared,
+    client: usize,
     socket: Socket,
     stopped: watch::Receiver<bool>,
     until: Option<Instant>,
 ) -> Ended {
     let tally = &shared.tally;
+    let open_on_node = &tally.open_per_node[shared.spec.node_of(client)];
     tally.open.fetch_add(1, Relaxed);
+    open_on_node.fetch_add(1, Relaxed);
     let ended = client::receive(socket, &shared.spec.bindings, tally, stopped, until).await;
     tally.open.fetch_sub(1, Relaxed);
+    open_on_node.fetch_sub(1, Relaxed);
     if ended == Ended::ByNode {
         tally.closed_by_node.fetch_add(1, Relaxed);
     }
@@ -295,7 +309,7 @@ async fn hold_one(shared: Arc<Shared>, client: usize, stopped: watch::Receiver<b
         shared.wake.notify_one();
     }
     if let Ok(socket) = socket {
-        hold(&shared, socket, stopped, None).await;
+        hold(&shared, client, socket, stopped, None).await;
     }
 }
 
@@ -310,7 +324,8 @@ async fn churn(
         match open(&shared, client).await {
             Ok(socket) => {
                 let until = Instant::now() + lifetime;
-                if hold(&shared, socket, stopped.clone(), Some(until)).await == Ended::Asked {
+                let held = hold(&shared, client, socket, stopped.clone(), Some(until)).await;
+                if held == Ended::Asked {
                     shared.tally.cycles.fetch_add(1, Relaxed);
                 }
             }
@@ -477,7 +492,7 @@ mod tests {
 
     fn spec(first: usize, source_addresses: u32) -> WorkerSpec {
         WorkerSpec {
-            ws_url: "ws://127.0.0.1:1/".into(),
+            ws_urls: vec!["ws://127.0.0.1:1/".into(), "ws://127.0.0.1:2/".into()],
             first,
             count: 10,
             accounts: vec!["a".into(), "b".into(), "c".into()],
@@ -500,6 +515,36 @@ mod tests {
         assert_eq!(second.source_of(1), Some("127.0.0.4".parse().unwrap()));
         assert_eq!(second.source_of(2), Some("127.0.0.1".parse().unwrap()));
         assert_eq!(spec(0, 0).source_of(5), None);
+    }
+
+    #[test]
+    fn clients_take_nodes_in_turn_so_that_each_account_is_on_every_node() {
+        // 3 accounts, 2 nodes: clients 0-2 on node 0, 3-5 on node 1, 6-8 on node 0 …
+        let first = spec(0, 0);
+        let placed: Vec<(usize, usize)> = (0..10)
+            .map(|c| (first.account_of(c), first.node_of(c)))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                (0, 0),
+                (1, 0),
+                (2, 0),
+                (0, 1),
+                (1, 1),
+                (2, 1),
+                (0, 0),
+                (1, 0),
+                (2, 0),
+                (0, 1)
+            ]
+        );
+        // Across workers: the run-wide index decides.
+        assert_eq!(spec(10, 0).node_of(0), 1); // client 10: account 1, round 3
+        let mut one_account = spec(0, 0);
+        one_account.accounts.truncate(1);
+        let nodes: Vec<usize> = (0..4).map(|c| one_account.node_of(c)).collect();
+        assert_eq!(nodes, [0, 1, 0, 1]);
     }
 
     #[test]
