@@ -492,9 +492,9 @@ async fn authenticate_errors_verbatim() {
     let node = TestNode::start().await;
     let cases: Vec<(Value, &str)> = vec![
         (json!(null), "authentication token required"),
-        (json!("garbage"), "invalid authentication token format"),
-        (json!(""), "invalid authentication token format"),
-        (json!("a.b"), "invalid authentication token format"),
+        (json!("garbage"), "failed to authenticate token"),
+        (json!(""), "failed to authenticate token"),
+        (json!("a.b"), "failed to authenticate token"),
         (json!(42), "invalid authentication token format"),
         (json!(foreign_token(PARENT)), "failed to authenticate token"),
         (json!(expired_token(PARENT)), "failed to authenticate token"),
@@ -522,6 +522,61 @@ async fn authenticate_errors_verbatim() {
             .await;
         assert_error_reply(&reply, "d", text);
     }
+}
+
+/// monster-ui (KAZOO's web UI) logs in again only when an error starts with `failed to
+/// authenticate token`. It sends what KAZOO gave it, which may be a legacy 32-hex auth token
+/// rather than a JWT: a string that does not authenticate, whatever its shape, must say so
+/// (and never echo it); only an `auth_token` that is not a string is a format error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monster_ui_legacy_token_gets_failed_to_authenticate_token() {
+    let node = TestNode::start().await;
+    let legacy = "6f1e3d2c4b5a69788796a5b4c3d2e1f0";
+    let request_id = "2d9b7c1e-8f4a-4e6b-9c3d-5a1f0e7b2c48";
+    let monster_ui_frame = |token: Value| {
+        json!({"action": "subscribe", "auth_token": token, "request_id": request_id,
+               "data": {"binding": "call.CHANNEL_CREATE.*", "account_id": PARENT}})
+    };
+    let mut client = node.connect().await;
+    for token in [
+        legacy,
+        "not a token at all",
+        "Bearer 6f1e3d2c4b5a69788796a5b4c3d2e1f0",
+    ] {
+        let reply = client.request(monster_ui_frame(json!(token))).await;
+        assert_eq!(reply["status"], "error", "{reply}");
+        assert_eq!(reply["request_id"], request_id, "{reply}");
+        let message = reply["data"]["errors"][0].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("failed to authenticate token"),
+            "{token:?}: {reply}"
+        );
+        assert!(!reply.to_string().contains(token), "token echoed: {reply}");
+        assert!(!reply.to_string().contains(legacy), "token echoed: {reply}");
+    }
+    let reply = client.request(monster_ui_frame(json!(42))).await;
+    assert_error_reply(&reply, request_id, "invalid authentication token format");
+
+    // The failed frames authenticated nothing; after logging in again the same frame works.
+    let reply = client
+        .request(json!({"action": "ping", "request_id": "p"}))
+        .await;
+    assert_error_reply(&reply, "p", "authentication token required");
+    let reply = client
+        .request(monster_ui_frame(json!(node.token(PARENT))))
+        .await;
+    assert_eq!(reply["status"], "success", "{reply}");
+    assert_eq!(
+        reply["data"]["subscribed"],
+        json!(["call.CHANNEL_CREATE.*"])
+    );
+
+    // REST refuses the legacy token like any other bad one, without echoing it.
+    let rest = node
+        .get(&format!("/v2/accounts/{PARENT}/websockets"), Some(legacy))
+        .await;
+    rest.assert_error(401);
+    assert!(!rest.text.contains(legacy), "{}", rest.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,7 +32,7 @@ impl Authority for Table {
         if token == "panic" {
             panic!("a session must survive nothing, but its supervisor must survive this");
         }
-        let account = token.strip_prefix("token-").ok_or(TokenError::Malformed)?;
+        let account = token.strip_prefix("token-").ok_or(TokenError::Rejected)?;
         AccountId::parse(account).map_err(|_| TokenError::Rejected)
     }
 

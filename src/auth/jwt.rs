@@ -39,10 +39,16 @@ impl JwtVerifier {
     }
 
     /// Surrounding whitespace is not part of a token, whether it came in a header or a frame.
+    ///
+    /// Every string that does not authenticate is [`TokenError::Rejected`], whatever the reason
+    /// (not JWT-shaped, bad signature, expired, unknown key, bad claims): monster-ui logs in
+    /// again only on `failed to authenticate token`, and a KAZOO legacy token (32 hex) is a
+    /// string that is not a JWT. The shape check only spares the decoder work.
     pub fn verify(&self, token: &str) -> Result<AccountId, TokenError> {
         let token = token.trim();
         if !is_jwt_shaped(token) {
-            return Err(TokenError::Malformed);
+            tracing::debug!("token refused: not a JWT");
+            return Err(TokenError::Rejected);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Rejected)?;
         let claims = match header.alg {
@@ -157,7 +163,7 @@ pub(crate) mod tests {
         let account = AccountId::parse(ACCOUNT).unwrap();
         assert_eq!(v.verify(&format!(" {token}\t\n")), Ok(account));
         assert_eq!(v.verify(" aaaa.bbbb.cccc "), Err(TokenError::Rejected));
-        assert_eq!(v.verify("aaaa.bb bb.cccc"), Err(TokenError::Malformed));
+        assert_eq!(v.verify("aaaa.bb bb.cccc"), Err(TokenError::Rejected));
     }
 
     #[test]
@@ -223,7 +229,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn garbage_is_malformed() {
+    fn a_string_that_is_not_a_jwt_is_rejected_not_malformed() {
         let v = verifier();
         for token in [
             "",
@@ -240,8 +246,10 @@ pub(crate) mod tests {
             "aaaa.bbbb.cc==",
             "aaaaa.bbbb.cccc",
             "Bearer aaaa.bbbb.cccc",
+            // A KAZOO legacy (pre-JWT) auth token.
+            "0123456789abcdef0123456789abcdef",
         ] {
-            assert_eq!(v.verify(token), Err(TokenError::Malformed), "{token:?}");
+            assert_eq!(v.verify(token), Err(TokenError::Rejected), "{token:?}");
         }
     }
 

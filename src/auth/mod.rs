@@ -164,7 +164,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(auth.authenticate(&rs), Ok(account));
-        assert_eq!(auth.authenticate("x"), Err(TokenError::Malformed));
+        assert_eq!(auth.authenticate("x"), Err(TokenError::Rejected));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

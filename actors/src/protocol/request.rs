@@ -42,7 +42,8 @@ pub fn request_id(text: &str) -> Result<Option<&RawValue>, ProtocolError> {
     }
 }
 
-/// The frame's `auth_token`, if any. A token that is not a string cannot be a JWT.
+/// The frame's `auth_token`, if any. One that is not a string is `invalid authentication token
+/// format`; any string, JWT or not, is for the authority to judge.
 pub fn auth_token(frame: &JsonObject) -> Result<Option<&str>, ProtocolError> {
     match frame.get("auth_token") {
         None | Some(Value::Null) => Ok(None),
