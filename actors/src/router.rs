@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 use slab::Slab;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::account::{AccountId, AccountScope, month_agnostic_modb};
 use crate::authority::Authority;
@@ -83,12 +83,14 @@ pub struct Pattern {
     pub key: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum PatternChange {
     /// The first route with this pattern.
     Needed(Pattern),
     /// The last route with this pattern is gone.
     Unneeded(Pattern),
+    /// Answer once every change before this one is in effect.
+    Settled(oneshot::Sender<()>),
 }
 
 /// What one client binding of one socket holds in the router.
@@ -117,6 +119,15 @@ impl Router {
             let _ = sender.send(PatternChange::Needed(pattern_of(exchange, pattern)));
         }
         self.watcher.set(sender).ok()?;
+        Some(receiver)
+    }
+
+    /// Fires once the watcher has put every pattern change so far in effect; `None` when
+    /// nobody watches (the embedded bus: the router alone is the truth).
+    pub fn settled(&self) -> Option<oneshot::Receiver<()>> {
+        let watcher = self.watcher.get()?;
+        let (settled, receiver) = oneshot::channel();
+        watcher.send(PatternChange::Settled(settled)).ok()?;
         Some(receiver)
     }
 
@@ -507,13 +518,16 @@ mod tests {
             exchange: Exchange::CallEvt,
             key: format!("call.{A}.*.*"),
         };
-        assert_eq!(watch.try_recv(), Ok(PatternChange::Needed(call.clone())));
+        assert!(matches!(watch.try_recv(), Ok(PatternChange::Needed(p)) if p == call));
         // Another socket with the same pattern: nothing new.
         hold(&router, 2, &socket, A, "call.*.*", month);
         assert!(watch.try_recv().is_err());
         router.unsubscribe(1, &before);
         router.remove_session(2);
-        assert_eq!(watch.try_recv(), Ok(PatternChange::Unneeded(call)));
+        assert!(matches!(watch.try_recv(), Ok(PatternChange::Unneeded(p)) if p == call));
+        let settled = router.settled().unwrap();
+        assert!(matches!(watch.try_recv(), Ok(PatternChange::Settled(_))));
+        drop(settled);
         assert!(watch.try_recv().is_err());
     }
 

@@ -26,6 +26,9 @@ use crate::rate_limit::TokenBucket;
 use crate::router::{SessionKey, Subscription};
 use crate::supervisor::SupervisorMsg;
 
+/// The longest a subscribe reply waits for the broker to hold its bindings.
+const BIND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub enum SessionMsg {
     /// A text frame from the client; answered once its reply is queued, so that the socket's
     /// reader waits for its session (back-pressure instead of an unbounded mailbox).
@@ -172,7 +175,21 @@ impl SessionState {
         let request = validate(frame, &self.args.fabric.limits)?;
         self.authorize(&account, &request)?;
         self.enforce_limits(account, &request).await?;
-        Ok(self.command(request))
+        let subscribes = matches!(request.request.command, Command::Subscribe(_));
+        let data = self.command(request);
+        if subscribes {
+            self.until_bound().await;
+        }
+        Ok(data)
+    }
+
+    /// In cluster mode a new binding reaches the broker a moment after the router has it: the
+    /// reply waits for that, so that `subscribed` means "events from now on arrive". Bounded,
+    /// so that a broker slow to answer cannot hold the socket.
+    async fn until_bound(&self) {
+        if let Some(settled) = self.args.fabric.router.settled() {
+            let _ = tokio::time::timeout(BIND_WAIT, settled).await;
+        }
     }
 
     /// A failed frame spends its token too: the limit counts frames, not successes.

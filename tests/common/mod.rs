@@ -411,14 +411,15 @@ pub fn is_iso8601(text: &str) -> bool {
         && (text.ends_with('Z') || text[19..].contains('+') || text[19..].contains('-'))
 }
 
-/// A Prometheus sample's value by metric name (without labels).
+/// A Prometheus sample's value by metric name: the first sample of that name, or the one with
+/// exactly these labels when `name` carries them (`name{reason="x"}`).
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .find_map(|line| {
             let (key, value) = line.split_once(' ')?;
-            let key = key.split('{').next()?;
-            (key == name).then(|| value.trim().parse().ok())?
+            let bare = key.split('{').next()?;
+            (key == name || bare == name).then(|| value.trim().parse().ok())?
         })
 }
 

@@ -65,6 +65,10 @@ impl Binder {
                     self.unwant(&bindings, &mut changes);
                 }
             }
+            // Everything before it is applied by the time the caller applies what this returns.
+            PatternChange::Settled(settled) => {
+                let _ = settled.send(());
+            }
         }
         changes
     }
