@@ -390,10 +390,11 @@ async fn serve_refuses_bad_settings_with_one_line_and_status_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_refuses_a_rabbitmq_bus_before_creating_anything() {
+async fn serve_refuses_an_amqps_bus_before_creating_anything() {
+    // TLS to the broker is not built: refused at start, not found out at the first connect.
     let dir = tempfile::tempdir().unwrap();
     let outcome = run(
-        &["serve", "--bus", "amqp://guest:guest@127.0.0.1/"],
+        &["serve", "--bus", "amqps://guest:guest@127.0.0.1/"],
         &[],
         dir.path(),
     )

@@ -59,12 +59,18 @@ pub(super) async fn run(
     let mut binder = Binder::new(YearMonth::now());
     let mut failures: u32 = 0;
     let mut connected_before = false;
+    // The queue this node had before its last loss: the others are told to forget it.
+    let mut previous_queue: Option<String> = None;
     let bus = crate::config::BusSetting::Amqp(shared.url.clone()).to_string();
     loop {
         if *stop.borrow() {
             return;
         }
-        match connect(&shared, &binder).await {
+        let attempt = tokio::select! {
+            attempt = connect(&shared, &binder) => attempt,
+            _ = stop.changed() => return,
+        };
+        match attempt {
             Ok(session) => {
                 if connected_before {
                     shared.metrics.reconnects.inc();
@@ -72,6 +78,9 @@ pub(super) async fn run(
                 connected_before = true;
                 failures = 0;
                 tracing::info!(%bus, queue = session.link.queue, "connected to RabbitMQ");
+                if let Some(old) = previous_queue.replace(session.link.queue.clone()) {
+                    session.forget_queue(&shared, &old).await;
+                }
                 let ended = session
                     .serve(&shared, &mut binder, &mut patterns, &mut stop)
                     .await;
@@ -261,6 +270,13 @@ impl Session {
         let beat = Heartbeat::new(HEARTBEAT, &self.link.queue, &shared.node_name);
         publish_json(&self.link.control, NODES_EXCHANGE, "", &beat).await?;
         Ok(())
+    }
+
+    /// Says goodbye for this node's queue of an earlier connection, which nobody answers from
+    /// any more: the others stop waiting for it at once rather than after the expiry.
+    async fn forget_queue(&self, shared: &Shared, old: &str) {
+        let goodbye = Heartbeat::new(GOODBYE, old, &shared.node_name);
+        let _ = publish_json(&self.link.control, NODES_EXCHANGE, "", &goodbye).await;
     }
 
     async fn say_goodbye(self, shared: &Shared) {
