@@ -102,6 +102,7 @@ embedded() {
 cluster cluster-1k-steady -n 1000 --rate 20 --batch 1 --duration 30s
 embedded embedded-1k-steady -n 1000 --rate 20 --batch 1 --duration 30s
 cluster cluster-1k-max -n 1000 --rate 2000 --batch 1 --duration 20s
+embedded embedded-1k-max -n 1000 --rate 2000 --batch 1 --duration 20s
 # What one node consumes: 1,000 subscribers over 1,000 accounts, so each event reaches one
 # socket, but every node takes every call event (KAZOO's call keys carry no account, so one
 # broker binding serves every account's subscription).
