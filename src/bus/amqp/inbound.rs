@@ -110,7 +110,11 @@ fn unusable(shared: &Shared, what: &str, why: &dyn std::fmt::Display) {
 async fn answer(shared: Arc<Shared>, link: Link, request: Request) {
     let (event_name, answer) = match request.event_name.as_str() {
         GET_REQ => (GET_RESP, look_up(&shared, &request, false).await),
-        CLOSE_REQ => (CLOSE_RESP, look_up(&shared, &request, true).await),
+        // Closing names one socket; a close of a whole list is nothing this node does.
+        CLOSE_REQ if request.socket_id.is_some() => {
+            (CLOSE_RESP, look_up(&shared, &request, true).await)
+        }
+        CLOSE_REQ => (CLOSE_RESP, None),
         _ => return unusable(&shared, "a query", &"unknown Event-Name"),
     };
     let (data, account_id) = answer.unwrap_or_else(|| (empty_list(), None));
