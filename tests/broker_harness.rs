@@ -243,6 +243,15 @@ async fn proxy_forwards_cuts_both_sides_and_restores() {
             .expect("the server side saw the connection close")
             .unwrap();
     }
+    // Each connection's task counts itself out just after closing its sockets.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while proxy.live_connections() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cut connections still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // Cut: a new connection is accepted and closed at once, and never reaches the target.
     let mut refused = TcpStream::connect(proxy.addr()).await.unwrap();
