@@ -140,15 +140,22 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES")]
     pub max_frame_bytes: Option<String>,
 
-    /// Frames queued for one slow socket before the slow-consumer policy applies
-    #[arg(long, value_name = "N")]
-    pub outbound_queue_frames: Option<String>,
+    /// How long a socket's oldest unsent frame may wait; past it the socket is a slow consumer
+    /// (a client that keeps reading is never cut for a burst it drains within it)
+    #[arg(long, value_name = "DURATION")]
+    pub max_lag: Option<String>,
 
-    /// Bytes queued for one slow socket before the slow-consumer policy applies
+    /// Bytes queued for one socket; past it the socket is a slow consumer
     #[arg(long, value_name = "BYTES")]
     pub outbound_queue_bytes: Option<String>,
 
-    /// What to do when a socket's queue is full: "disconnect" (close 1008) or "drop_oldest"
+    /// Bytes queued over every socket of the node; past it the sockets holding the most are
+    /// treated as slow consumers until the node is back under
+    #[arg(long, value_name = "BYTES")]
+    pub max_queued_bytes: Option<String>,
+
+    /// What to do with a slow consumer: "disconnect" (close 1008 "slow consumer") or
+    /// "drop_oldest" (drop its frames older than max_lag or beyond the byte bounds)
     #[arg(long, value_name = "POLICY")]
     pub slow_consumer_policy: Option<String>,
 

@@ -96,10 +96,15 @@ pub struct Settings {
     pub rate_limit_per_second: u32,
     #[serde(with = "count")]
     pub max_frame_bytes: usize,
-    #[serde(with = "count")]
-    pub outbound_queue_frames: usize,
+    /// How long a socket's oldest unsent frame may wait before it is a slow consumer.
+    #[serde(with = "duration")]
+    pub max_lag: Duration,
+    /// Bytes queued for one socket before it is a slow consumer.
     #[serde(with = "count")]
     pub outbound_queue_bytes: usize,
+    /// Bytes queued over every socket before the biggest holders are shed.
+    #[serde(with = "count")]
+    pub max_queued_bytes: usize,
     #[serde(with = "policy")]
     pub slow_consumer_policy: SlowConsumerPolicy,
     #[serde(with = "duration")]
@@ -143,8 +148,9 @@ impl Default for Settings {
             rate_limit_burst: 100,
             rate_limit_per_second: 10,
             max_frame_bytes: 65536,
-            outbound_queue_frames: 1024,
-            outbound_queue_bytes: 1024 * 1024,
+            max_lag: Duration::from_secs(5),
+            outbound_queue_bytes: 64 * 1024 * 1024,
+            max_queued_bytes: 512 * 1024 * 1024,
             slow_consumer_policy: SlowConsumerPolicy::Disconnect,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(3600),
@@ -213,10 +219,11 @@ impl Settings {
                 per_second: self.rate_limit_per_second,
             },
             outbox: OutboxLimits {
-                max_frames: self.outbound_queue_frames,
+                max_lag: self.max_lag,
                 max_bytes: self.outbound_queue_bytes,
                 policy: self.slow_consumer_policy,
             },
+            max_queued_bytes: self.max_queued_bytes,
         }
     }
 }
@@ -825,8 +832,9 @@ mod tests {
         s.max_bindings_per_socket = 13;
         s.rate_limit_burst = 14;
         s.rate_limit_per_second = 15;
-        s.outbound_queue_frames = 17;
+        s.max_lag = Duration::from_millis(1700);
         s.outbound_queue_bytes = 18;
+        s.max_queued_bytes = 19;
         s.slow_consumer_policy = SlowConsumerPolicy::DropOldest;
         s
     }
@@ -845,8 +853,9 @@ max_bindings_per_socket = 13
 rate_limit_burst = 14
 rate_limit_per_second = 15
 max_frame_bytes = 16
-outbound_queue_frames = 17
+max_lag = "1s 700ms"
 outbound_queue_bytes = 18
+max_queued_bytes = 19
 slow_consumer_policy = "drop_oldest"
 ping_interval = "500ms"
 idle_timeout = "5m"
@@ -897,8 +906,9 @@ max_binding_bytes_per_socket = 61
             ("SWITCHYARD_RATE_LIMIT_BURST", "14"),
             ("SWITCHYARD_RATE_LIMIT_PER_SECOND", "15"),
             ("SWITCHYARD_MAX_FRAME_BYTES", "16"),
-            ("SWITCHYARD_OUTBOUND_QUEUE_FRAMES", "17"),
+            ("SWITCHYARD_MAX_LAG", "1700ms"),
             ("SWITCHYARD_OUTBOUND_QUEUE_BYTES", " 18 "),
+            ("SWITCHYARD_MAX_QUEUED_BYTES", "19"),
             ("SWITCHYARD_SLOW_CONSUMER_POLICY", "drop_oldest"),
             ("SWITCHYARD_PING_INTERVAL", "500ms"),
             ("SWITCHYARD_IDLE_TIMEOUT", "5m"),
@@ -937,8 +947,9 @@ max_binding_bytes_per_socket = 61
             rate_limit_burst: s("14"),
             rate_limit_per_second: s("15"),
             max_frame_bytes: s("16"),
-            outbound_queue_frames: s("17"),
+            max_lag: s("1.7s"),
             outbound_queue_bytes: s("18"),
+            max_queued_bytes: s("19"),
             slow_consumer_policy: s("drop-oldest"),
             ping_interval: s("500ms"),
             idle_timeout: s("300"),
@@ -1096,7 +1107,13 @@ max_binding_bytes_per_socket = 61
                 "\"1.5\" is not a whole number in range",
             ),
             ("max_frame_bytes", "0", "must be greater than 0"),
-            ("outbound_queue_frames", "0", "must be greater than 0"),
+            ("max_lag", "0s", "must be greater than 0"),
+            (
+                "max_lag",
+                "later",
+                "\"later\" is not a duration (e.g. 500ms, 30s, 5m or 1h; a bare number is seconds)",
+            ),
+            ("max_queued_bytes", "0", "must be greater than 0"),
             (
                 "outbound_queue_bytes",
                 "1MiB",
@@ -1212,6 +1229,12 @@ max_binding_bytes_per_socket = 61
         assert_eq!(err, format!("config file {path}: unknown key \"foo\""));
         let (err, path) = file_error("[limits]\nburst = 1\n");
         assert_eq!(err, format!("config file {path}: unknown key \"limits\""));
+        // Gone with SPEC 7's frame-count bound: a file still naming it is refused, not ignored.
+        let (err, path) = file_error("outbound_queue_frames = 1024\n");
+        assert_eq!(
+            err,
+            format!("config file {path}: unknown key \"outbound_queue_frames\"")
+        );
     }
 
     #[test]
@@ -1389,7 +1412,9 @@ max_binding_bytes_per_socket = 61
         assert_eq!(texts["ws_listen"], "127.0.0.1:5555");
         assert_eq!(texts["bus"], "embedded");
         assert_eq!(texts["jwt_public_keys"], "none");
-        assert_eq!(texts["outbound_queue_bytes"], "1048576");
+        assert_eq!(texts["outbound_queue_bytes"], "67108864");
+        assert_eq!(texts["max_queued_bytes"], "536870912");
+        assert_eq!(texts["max_lag"], "5s");
         assert_eq!(texts["idle_timeout"], "1h");
         assert_eq!(texts["slow_consumer_policy"], "disconnect");
         assert!(texts["node_name"].starts_with("switchyard@"));

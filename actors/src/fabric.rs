@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::authority::Authority;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::outbox::Backlog;
 use crate::router::Router;
 
 pub struct Fabric {
@@ -12,6 +13,8 @@ pub struct Fabric {
     pub authority: Arc<dyn Authority>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
+    /// The bytes queued over every socket, against `limits.max_queued_bytes`.
+    pub backlog: Arc<Backlog>,
     /// This node's name: each socket's `destination`.
     pub node_name: String,
 }
@@ -22,6 +25,7 @@ impl Fabric {
         Arc::new(Self {
             router: Router::new(authority.clone(), metrics.clone()),
             authority,
+            backlog: Arc::new(Backlog::new(limits.max_queued_bytes)),
             limits,
             metrics,
             node_name,

@@ -13,6 +13,8 @@ pub struct Limits {
     pub max_binding_bytes_per_socket: usize,
     pub rate: RateLimit,
     pub outbox: OutboxLimits,
+    /// Bytes queued over every socket of the node before the biggest holders are shed.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for Limits {
@@ -24,6 +26,7 @@ impl Default for Limits {
             max_binding_bytes_per_socket: 30 * 1024,
             rate: RateLimit::default(),
             outbox: OutboxLimits::default(),
+            max_queued_bytes: 512 * 1024 * 1024,
         }
     }
 }

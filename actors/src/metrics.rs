@@ -62,6 +62,9 @@ pub struct Metrics {
     /// Slow consumers cut at the TCP level: a write stalled past the bound, so not even a close
     /// frame could reach them.
     pub slow_consumer_cuts: Counter,
+    /// Sockets closed (or, under `drop_oldest`, trimmed) because the node's queued bytes passed
+    /// `max_queued_bytes`; the closes are counted in `slow_consumer_disconnects` too.
+    pub node_sheds: Counter,
     /// Bindings dropped because the directory no longer allows them.
     pub bindings_revoked: Counter,
     /// Sockets closed (4001) because their account left the directory.

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use parking_lot::RwLock;
 use slab::Slab;
@@ -265,6 +266,7 @@ impl Router {
             .as_deref()
             .map(|id| AccountId::parse(id).ok());
         let tail = reply::event_tail(event);
+        let now = Instant::now();
         let mut delivered = 0;
         let index = self.index.read();
         index.trie.for_each_match(&key, |id| {
@@ -280,7 +282,7 @@ impl Router {
             }
             let frame = reply::event_frame(&route.head, &tail);
             for outbox in route.subscribers.values() {
-                if outbox.push(frame.clone()) {
+                if outbox.push_at(frame.clone(), now) {
                     delivered += 1;
                 }
             }
@@ -336,7 +338,7 @@ mod tests {
     use crate::bindings::translate;
     use crate::event::BusMessage;
     use crate::month::YearMonth;
-    use crate::outbox::OutboxLimits;
+    use crate::outbox::{Backlog, OutboxLimits};
     use serde_json::{Value, json};
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -364,7 +366,11 @@ mod tests {
     }
 
     fn outbox(metrics: &Arc<Metrics>) -> Arc<Outbox> {
-        Arc::new(Outbox::new(OutboxLimits::default(), metrics.clone()))
+        Arc::new(Outbox::new(
+            OutboxLimits::default(),
+            metrics.clone(),
+            Arc::new(Backlog::default()),
+        ))
     }
 
     fn scope(account: &str) -> AccountScope {

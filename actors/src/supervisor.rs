@@ -1,13 +1,16 @@
 //! The supervisor: opens a session actor per socket (linked, so it hears how each one ends),
 //! tracks every session per account in connect order, enforces the per-account connection
 //! limit, answers REST queries from the descriptions its sessions publish (never waiting on a
-//! session), and cleans up after a session whatever way it ended: close, error or panic.
+//! session), cleans up after a session whatever way it ended: close, error or panic, and sheds
+//! the biggest outbound queues when the node's queued bytes pass `max_queued_bytes` (SPEC 7).
 
+use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::task::JoinHandle;
 
 use crate::account::AccountId;
 use crate::clock;
@@ -57,6 +60,9 @@ pub enum SupervisorMsg {
     RightsChanged { removed: Vec<AccountId> },
     /// How many sessions are open.
     Count(RpcReplyPort<usize>),
+    /// The node's queued bytes passed `max_queued_bytes`: shed the biggest holders until it is
+    /// back under. Sent by the supervisor's own watcher, once per crossing.
+    Shed,
 }
 
 pub struct OpenedSession {
@@ -114,6 +120,8 @@ pub struct SupervisorState {
     /// Set by `CloseAll`: a socket whose handshake was still under way then is closed as soon
     /// as it opens.
     closing: Option<CloseReason>,
+    /// Waits on the node's backlog and sends `Shed` when it overflows.
+    shed_watcher: JoinHandle<()>,
 }
 
 pub struct Supervisor;
@@ -125,10 +133,20 @@ impl Actor for Supervisor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         fabric: Arc<Fabric>,
     ) -> Result<SupervisorState, ActorProcessingErr> {
+        let backlog = fabric.backlog.clone();
+        let shed_watcher = tokio::spawn(async move {
+            loop {
+                backlog.overflowed().await;
+                if myself.cast(SupervisorMsg::Shed).is_err() {
+                    break;
+                }
+            }
+        });
         Ok(SupervisorState {
+            shed_watcher,
             fabric,
             next_key: 0,
             sessions: HashMap::new(),
@@ -192,7 +210,17 @@ impl Actor for Supervisor {
             SupervisorMsg::Count(reply) => {
                 let _ = reply.send(state.sessions.len());
             }
+            SupervisorMsg::Shed => state.shed(&myself),
         }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.shed_watcher.abort();
         Ok(())
     }
 
@@ -231,6 +259,7 @@ impl SupervisorState {
         let outbox = Arc::new(Outbox::new(
             self.fabric.limits.outbox,
             self.fabric.metrics.clone(),
+            self.fabric.backlog.clone(),
         ));
         if let Some(reason) = self.closing {
             outbox.close(reason);
@@ -340,6 +369,47 @@ impl SupervisorState {
                 }
             }
         }
+    }
+
+    /// The sockets holding the most bytes go first, until the node is back under its bound. A
+    /// holder's bytes are read once, so the order is that of this moment; pushes meanwhile
+    /// only add to the excess, which is read afresh before each holder. Still over after every
+    /// holder had its turn (new bytes went to sockets that held none), it goes again, as long
+    /// as a round frees something.
+    fn shed(&self, myself: &ActorRef<SupervisorMsg>) {
+        let backlog = &self.fabric.backlog;
+        if backlog.excess() == 0 {
+            return;
+        }
+        let mut holders: Vec<(usize, &Entry)> = self
+            .sessions
+            .values()
+            .map(|entry| (entry.outbox.queued_bytes(), entry))
+            .filter(|(bytes, _)| *bytes > 0)
+            .collect();
+        holders.sort_unstable_by_key(|(bytes, _)| Reverse(*bytes));
+        let mut shed = 0;
+        for (_, entry) in holders {
+            let excess = backlog.excess();
+            if excess == 0 {
+                break;
+            }
+            if entry.outbox.shed(excess) > 0 {
+                shed += 1;
+            }
+        }
+        if shed == 0 {
+            return;
+        }
+        if backlog.excess() > 0 {
+            let _ = myself.cast(SupervisorMsg::Shed);
+        }
+        tracing::warn!(
+            shed,
+            queued_bytes = backlog.bytes(),
+            max_queued_bytes = backlog.limit(),
+            "node-wide outbound bound passed: the biggest queues were shed"
+        );
     }
 
     fn forget(&mut self, actor: ActorId, failed: bool) {

@@ -250,7 +250,9 @@ where
 
 pub(super) fn metrics(ctx: &HttpContext) -> Answer {
     let bus_metrics = ctx.bus.cluster().map(|bus| bus.metrics());
-    let mut response = Response::new(metrics::render(&ctx.fabric.metrics, bus_metrics).into());
+    let mut response = Response::new(
+        metrics::render(&ctx.fabric.metrics, &ctx.fabric.backlog, bus_metrics).into(),
+    );
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -3,11 +3,12 @@
 use std::fmt::Write;
 
 use switchyard_actors::metrics::Metrics;
+use switchyard_actors::outbox::Backlog;
 
 use crate::bus::BusMetrics;
 
 /// The fabric's figures, and the bus's in cluster mode.
-pub(super) fn render(metrics: &Metrics, bus: Option<&BusMetrics>) -> String {
+pub(super) fn render(metrics: &Metrics, backlog: &Backlog, bus: Option<&BusMetrics>) -> String {
     let gauges = [
         (
             "switchyard_connections",
@@ -28,6 +29,11 @@ pub(super) fn render(metrics: &Metrics, bus: Option<&BusMetrics>) -> String {
             "switchyard_routes",
             "Distinct internal routes in the topic index.",
             metrics.routes.get(),
+        ),
+        (
+            "switchyard_queued_bytes",
+            "Bytes queued for websocket clients over all sessions.",
+            i64::try_from(backlog.bytes()).unwrap_or(i64::MAX),
         ),
     ];
     let counters = [
@@ -73,7 +79,7 @@ pub(super) fn render(metrics: &Metrics, bus: Option<&BusMetrics>) -> String {
         ),
         (
             "switchyard_slow_consumer_disconnects_total",
-            "Sockets closed because their outbound queue overflowed.",
+            "Sockets closed (1008) as slow consumers: a frame waited max_lag, or a queue passed its byte bound.",
             metrics.slow_consumer_disconnects.get(),
         ),
         (
@@ -88,8 +94,13 @@ pub(super) fn render(metrics: &Metrics, bus: Option<&BusMetrics>) -> String {
         ),
         (
             "switchyard_slow_consumer_cuts_total",
-            "Slow consumers cut at the TCP level: a write stalled past 5 s.",
+            "Slow consumers cut at the TCP level: a write stalled past max_lag.",
             metrics.slow_consumer_cuts.get(),
+        ),
+        (
+            "switchyard_slow_consumer_sheds_total",
+            "Sockets closed or trimmed because the node's queued bytes passed max_queued_bytes.",
+            metrics.node_sheds.get(),
         ),
     ];
     let mut text = String::with_capacity(2048);
@@ -219,7 +230,7 @@ mod tests {
         let (resident, cpu) = own_usage().expect("/proc/self/stat");
         assert!(resident > 0);
         assert!(cpu >= 0.0);
-        let text = render(&Metrics::default(), None);
+        let text = render(&Metrics::default(), &Backlog::default(), None);
         assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
     }

@@ -24,11 +24,6 @@ use super::listener::WsOptions;
 /// How long a closing socket may take to take our close frame and answer it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long one write may wait on a client that stopped reading (its TCP buffers full): SPEC 7's
-/// `max_lag`. Past it the client is a slow consumer whose close frame could not get through
-/// either, so the connection is cut, and counted.
-const STALLED_WRITE_LIMIT: Duration = Duration::from_secs(5);
-
 type Ws = WebSocketStream<TcpStream>;
 
 pub(super) async fn run(
@@ -81,7 +76,11 @@ pub(super) async fn run(
             }
             _ = outbox.ready() => {
                 let batch = outbox.take();
-                let written = tokio::time::timeout(STALLED_WRITE_LIMIT, write_batch(&mut ws, batch.frames)).await;
+                // A batch must be written before its oldest frame has waited `max_lag` (SPEC 7);
+                // a client that stopped reading (its TCP buffers full) is a slow consumer whose
+                // close frame could not get through either, so the connection is cut, and counted.
+                let deadline = batch.deadline.unwrap_or_else(|| Instant::now() + outbox.max_lag());
+                let written = tokio::time::timeout_at(deadline.into(), write_batch(&mut ws, batch.frames)).await;
                 match written {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => break,
@@ -102,7 +101,7 @@ pub(super) async fn run(
                 }
                 if last_ping.elapsed() >= options.ping_interval {
                     last_ping = Instant::now();
-                    let sent = tokio::time::timeout(STALLED_WRITE_LIMIT, ws.send(Message::Ping(Bytes::new()))).await;
+                    let sent = tokio::time::timeout(outbox.max_lag(), ws.send(Message::Ping(Bytes::new()))).await;
                     match sent {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break,

@@ -281,7 +281,7 @@ impl TestNode {
     /// every window: the fabric's gauges, the router, `/metrics` and each account's REST list.
     pub async fn assert_clean(&self) {
         let fabric = self.node().fabric().clone();
-        self.eventually("every session, binding and route gone", || {
+        self.eventually("every session, binding, route and queued byte gone", || {
             let fabric = fabric.clone();
             async move {
                 fabric.metrics.connections.get() == 0
@@ -289,12 +289,18 @@ impl TestNode {
                     && fabric.metrics.bindings.get() == 0
                     && fabric.metrics.routes.get() == 0
                     && fabric.router.is_empty()
+                    && fabric.backlog.bytes() == 0
             }
         })
         .await;
         let text = self.metrics_text().await;
         assert_eq!(metric(&text, "switchyard_connections"), Some(0.0), "{text}");
         assert_eq!(metric(&text, "switchyard_bindings"), Some(0.0), "{text}");
+        assert_eq!(
+            metric(&text, "switchyard_queued_bytes"),
+            Some(0.0),
+            "{text}"
+        );
         for account in [MASTER, PARENT, CHILD, OTHER, STRANGER] {
             assert_eq!(self.list(account).await, Vec::<Value>::new(), "{account}");
         }
