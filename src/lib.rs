@@ -5,7 +5,7 @@
 //! - [`auth`]: JWT verification, the account directory, minting tokens.
 //! - [`ws`]: the websocket listener and each connection's reader/writer loop.
 //! - [`http`]: the REST API (warp).
-//! - [`bus`]: where events come from: the embedded bus (and, later, RabbitMQ).
+//! - [`bus`]: where events come from: the embedded bus, or RabbitMQ (cluster mode).
 //! - [`node`]: starts and stops a whole node.
 
 // What is public is reachable from here; the rest says pub(crate). Unused dependencies are
@@ -25,3 +25,6 @@ mod tcp;
 mod ws;
 
 pub use switchyard_actors as actors;
+
+// The binary's allocator (main.rs): a dependency of the package that this library does not use.
+use tikv_jemallocator as _;

@@ -5,6 +5,17 @@ use std::process::ExitCode;
 use switchyard::cli::Command;
 use switchyard::config::Settings;
 
+// jemalloc, not glibc's malloc: glibc keeps a heap that grew under churn, jemalloc gives it
+// back. A background thread purges pages unused for a second, so an idle node shrinks too.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc reads its options at start from this symbol, a `const char *`.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: Option<&'static std::ffi::c_char> =
+    // SAFETY: a pointer to the first byte of a static C string, read as such by jemalloc.
+    Some(unsafe { &*c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr() });
+
 fn main() -> ExitCode {
     // Not Cli::parse(): the help states the defaults only as cli::command() builds it.
     let cli = switchyard::cli::parse();
