@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
+use lapin::uri::AMQPUri;
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
     PublisherConfirm,
@@ -18,7 +19,7 @@ use lapin::{
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use url::Url;
+use url::{Host, Url};
 
 use super::events::Message;
 
@@ -31,7 +32,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where to publish: an `amqp://` URL (user, password, host, port, vhost as lapin reads them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AmqpTarget {
-    url: String,
+    uri: AMQPUri,
     /// The URL with its password hidden: what errors and the report show.
     pub(crate) shown: String,
 }
@@ -62,12 +63,18 @@ impl AmqpTarget {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(format!("{shown:?} names no host"));
         }
-        raw.parse::<lapin::uri::AMQPUri>()
+        let mut uri = raw
+            .parse::<AMQPUri>()
             .map_err(|e| format!("{shown:?} is not {what}: {e}"))?;
-        Ok(AmqpTarget {
-            url: raw.to_string(),
-            shown,
-        })
+        // lapin reads the host with `Url::domain`, empty for an IP address, and then connects
+        // to `localhost`: the host is taken from the URL instead (as the node does).
+        uri.authority.host = match url.host() {
+            Some(Host::Ipv4(ip)) => ip.to_string(),
+            Some(Host::Ipv6(ip)) => ip.to_string(),
+            Some(Host::Domain(domain)) => domain.to_string(),
+            None => return Err(format!("{shown:?} names no host")),
+        };
+        Ok(AmqpTarget { uri, shown })
     }
 }
 
@@ -122,7 +129,7 @@ impl AmqpPublisher {
             ConnectionProperties::default().with_connection_name("switchyard-loadgen".into());
         let connection = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            Connection::connect(&target.url, properties),
+            Connection::connect_uri(target.uri.clone(), properties),
         )
         .await
         .map_err(|_| format!("no connection within {CONNECT_TIMEOUT:?}"))?
@@ -288,7 +295,12 @@ mod tests {
     fn takes_amqp_urls_and_hides_their_password() {
         let target = AmqpTarget::parse("amqp://guest:secret@127.0.0.1:5672/%2f").unwrap();
         assert_eq!(target.shown, "amqp://guest:***@127.0.0.1:5672/%2f");
-        assert_eq!(target.url, "amqp://guest:secret@127.0.0.1:5672/%2f");
+        assert_eq!(
+            target.uri.authority.host, "127.0.0.1",
+            "not lapin's localhost"
+        );
+        assert_eq!(target.uri.authority.userinfo.password, "secret");
+        assert_eq!(target.uri.vhost, "/");
         let plain = AmqpTarget::parse("amqp://rabbit.example/vh").unwrap();
         assert_eq!(plain.shown, "amqp://rabbit.example/vh");
     }
