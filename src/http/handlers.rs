@@ -21,7 +21,7 @@ use super::across_nodes;
 use super::envelope::{Envelope, Paging};
 use super::metrics;
 use super::{HttpContext, read_body, within};
-use crate::bus::{Ask, Bus, Outgoing};
+use crate::bus::{AmqpBus, Ask, Bus, Outgoing};
 
 /// A request refused, with its status and message.
 pub(super) struct Refusal(pub StatusCode, pub String);
@@ -75,22 +75,7 @@ pub(super) async fn list_sockets(
         None
     };
     if let Some(cluster) = ctx.bus.cluster() {
-        let (local, gathered) = tokio::join!(
-            local_page(ctx, &account, PageRequest::default()),
-            cluster.ask(Ask::List {
-                account: account.as_str()
-            })
-        );
-        let partial = gathered.partial;
-        let union =
-            across_nodes::merge(across_nodes::lists_of(&account, &local?.sockets, gathered));
-        let (sockets, next) = across_nodes::page(union, &page).map_err(Refusal::from)?;
-        let paging = Paging {
-            page_size: paged.then_some(sockets.len()),
-            next_start_key: next.as_deref(),
-            partial,
-        };
-        return Ok(envelope.success_paged(&sockets, paging));
+        return list_across_nodes(ctx, envelope, cluster, &account, &page, paged).await;
     }
     let page = local_page(ctx, &account, page).await?;
     let paging = Paging {
@@ -99,6 +84,32 @@ pub(super) async fn list_sockets(
         partial: false,
     };
     Ok(envelope.success_paged(&page.sockets, paging))
+}
+
+/// Cluster mode: this node's whole list and every other node's, merged, then paged.
+async fn list_across_nodes(
+    ctx: &HttpContext,
+    envelope: &Envelope<'_>,
+    cluster: &AmqpBus,
+    account: &AccountId,
+    page: &PageRequest,
+    paged: bool,
+) -> Answer {
+    let (local, gathered) = tokio::join!(
+        local_page(ctx, account, PageRequest::default()),
+        cluster.ask(Ask::List {
+            account: account.as_str()
+        })
+    );
+    let partial = gathered.partial;
+    let union = across_nodes::merge(across_nodes::lists_of(account, &local?.sockets, gathered));
+    let (sockets, next) = across_nodes::page(union, page).map_err(Refusal::from)?;
+    let paging = Paging {
+        page_size: paged.then_some(sockets.len()),
+        next_start_key: next.as_deref(),
+        partial,
+    };
+    Ok(envelope.success_paged(&sockets, paging))
 }
 
 /// This node's sockets of `account`.
