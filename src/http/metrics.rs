@@ -1,6 +1,6 @@
 //! `GET /metrics`: the fabric's counters as Prometheus text.
 
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 
 use switchyard_actors::metrics::Metrics;
 use switchyard_actors::outbox::Backlog;
@@ -106,34 +106,35 @@ pub(super) fn render(metrics: &Metrics, backlog: &Backlog, bus: Option<&BusMetri
     let mut text = String::with_capacity(2048);
     // The conventional names, so the load generator and dashboards read them without a pid.
     if let Some((bytes, seconds)) = own_usage() {
-        let name = "process_resident_memory_bytes";
-        let _ = writeln!(
-            text,
-            "# HELP {name} Resident memory of the node.\n# TYPE {name} gauge\n{name} {bytes}"
+        let memory = (
+            "process_resident_memory_bytes",
+            "Resident memory of the node.",
+            bytes,
         );
-        let name = "process_cpu_seconds_total";
-        let _ = writeln!(
-            text,
-            "# HELP {name} User and system CPU time of the node.\n# TYPE {name} counter\n\
-             {name} {seconds}"
+        write_each(&mut text, "gauge", &[memory]);
+        let cpu = (
+            "process_cpu_seconds_total",
+            "User and system CPU time of the node.",
+            seconds,
         );
+        write_each(&mut text, "counter", &[cpu]);
     }
-    for (name, help, value) in gauges {
-        let _ = writeln!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
-    }
-    for (name, help, value) in counters {
-        let _ = writeln!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
-    }
+    write_each(&mut text, "gauge", &gauges);
+    write_each(&mut text, "counter", &counters);
     if let Some(bus) = bus {
         render_bus(&mut text, bus);
     }
     text
+}
+
+/// One family per sample: its help, its type and its value.
+fn write_each(text: &mut String, kind: &str, samples: &[(&str, &str, impl Display)]) {
+    for (name, help, value) in samples {
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
 }
 
 fn render_bus(text: &mut String, bus: &BusMetrics) {
@@ -154,12 +155,7 @@ fn render_bus(text: &mut String, bus: &BusMetrics) {
             bus.known_nodes.get(),
         ),
     ];
-    for (name, help, value) in gauges {
-        let _ = writeln!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
-    }
+    write_each(text, "gauge", &gauges);
     let counters = [
         (
             "switchyard_bus_reconnects_total",
@@ -176,13 +172,13 @@ fn render_bus(text: &mut String, bus: &BusMetrics) {
             "Socket queries from other nodes answered.",
             bus.queries_answered.get(),
         ),
+        (
+            "switchyard_bus_remote_queries_partial_total",
+            "Queries answered without every node known alive.",
+            bus.remote_queries_partial.get(),
+        ),
     ];
-    for (name, help, value) in counters {
-        let _ = writeln!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
-    }
+    write_each(text, "counter", &counters);
     let name = "switchyard_bus_messages_dropped_total";
     let _ = writeln!(
         text,
@@ -202,13 +198,6 @@ fn render_bus(text: &mut String, bus: &BusMetrics) {
         "# HELP {name} Time spent asking the other nodes.\n# TYPE {name} summary\n\
          {name}_sum {seconds}\n{name}_count {}",
         bus.remote_queries.get()
-    );
-    let name = "switchyard_bus_remote_queries_partial_total";
-    let _ = writeln!(
-        text,
-        "# HELP {name} Queries answered without every node known alive.\n\
-         # TYPE {name} counter\n{name} {}",
-        bus.remote_queries_partial.get()
     );
 }
 
