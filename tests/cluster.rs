@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::task::spawn_blocking;
 
-use common::broker::{TcpProxy, TestVhost, publish_raw};
+use common::broker::{TcpProxy, TestVhost, bound_consumer, publish_raw};
 use common::*;
 use switchyard::config::BusSetting;
 
@@ -457,8 +457,6 @@ async fn a_killed_node_is_forgotten_and_lists_never_wait_long() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kazoo_crossbar_query_is_answered_on_targeted() {
     use futures_util::StreamExt;
-    use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-    use lapin::types::FieldTable;
 
     let vhost = vhost().await;
     let node = node_on(vhost.amqp_url(), "one").await;
@@ -473,40 +471,7 @@ async fn a_kazoo_crossbar_query_is_answered_on_targeted() {
     .await
     .unwrap();
     let channel = connection.create_channel().await.unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let queue = queue.name().to_string();
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            "targeted".into(),
-            queue.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut replies = channel
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (queue, mut replies) = bound_consumer(&channel, "targeted", None).await;
     let request = json!({"Msg-ID": "crossbar-1", "Account-ID": PARENT,
         "Auth-Account-ID": PARENT, "Event-Category": "websockets", "Event-Name": "get_req",
         "App-Name": "crossbar", "App-Version": "4.3.0", "Server-ID": queue});

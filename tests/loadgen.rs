@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::process::Command;
 
-use common::broker::TestVhost;
+use common::broker::{TestVhost, bound_consumer};
 use common::{MASTER, OTHER, TestNode, token};
 use switchyard::config::BusSetting;
 
@@ -645,9 +645,7 @@ fn rabbitmqctl(args: &[&str]) -> String {
 /// vhost, delivers every event to its subscribers: nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_via_amqp_uses_kazoos_exchanges_routing_keys_and_json_bodies() {
-    use lapin::options::{
-        BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-    };
+    use lapin::options::ExchangeDeclareOptions;
     use lapin::types::FieldTable;
     use lapin::{Connection, ConnectionProperties, ExchangeKind};
 
@@ -674,40 +672,7 @@ async fn publish_via_amqp_uses_kazoos_exchanges_routing_keys_and_json_bodies() {
         )
         .await
         .unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            "callevt".into(),
-            "call.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "loadgen-test".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_, mut consumer) = bound_consumer(&channel, "callevt", Some("call.#")).await;
 
     let url = vhost.amqp_url();
     let node = TestNode::start_with(|settings| settings.bus = BusSetting::Amqp(url)).await;

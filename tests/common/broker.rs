@@ -26,7 +26,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::net::{TcpListener, TcpStream};
@@ -278,6 +281,52 @@ pub async fn channel_with_exchange(
         .exchange_declare(exchange.into(), kind, create, FieldTable::default())
         .await?;
     Ok(channel)
+}
+
+/// A queue of the test's own (server-named, exclusive) bound on `exchange` under `key`, or
+/// under its own name when `key` is `None` (a reply queue on `targeted`, as KAZOO's crossbar
+/// has), and a consumer of it without acks. Returns the queue's name and the consumer.
+pub async fn bound_consumer(
+    channel: &Channel,
+    exchange: &str,
+    key: Option<&str>,
+) -> (String, lapin::Consumer) {
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare a queue");
+    let queue = queue.name().to_string();
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            exchange.into(),
+            key.unwrap_or(&queue).into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind the queue");
+    let consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume the queue");
+    (queue, consumer)
 }
 
 /// Publishes one message as KAZOO would, on its own connection: the exchange made if missing
