@@ -24,6 +24,7 @@ pub mod encoding;
 pub mod event;
 pub mod exchange;
 pub mod fabric;
+pub mod frame;
 pub mod id;
 pub mod limits;
 pub mod metrics;

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::frame::TextFrame;
 use crate::metrics::Metrics;
 
 /// What to do with a slow consumer.
@@ -102,36 +102,6 @@ impl Default for Backlog {
     /// SPEC 7's default `max_queued_bytes`: 512 MiB.
     fn default() -> Self {
         Self::new(512 * 1024 * 1024)
-    }
-}
-
-/// A websocket text frame: always valid UTF-8 (it can only be built from a `String`), so the
-/// writer may hand its bytes to the websocket library without validating them again.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TextFrame(Bytes);
-
-impl TextFrame {
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.0
-    }
-    pub fn into_bytes(self) -> Bytes {
-        self.0
-    }
-    pub fn as_str(&self) -> &str {
-        // Built only from `String`s.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<String> for TextFrame {
-    fn from(text: String) -> Self {
-        Self(Bytes::from(text))
     }
 }
 
@@ -401,7 +371,7 @@ mod tests {
     }
 
     fn texts(batch: &Batch) -> Vec<&str> {
-        batch.frames.iter().map(TextFrame::as_str).collect()
+        batch.frames.iter().map(TextFrame::text).collect()
     }
 
     #[test]
@@ -467,7 +437,8 @@ mod tests {
 
     #[test]
     fn disconnect_when_the_socket_holds_more_than_max_bytes() {
-        let out = outbox(4, SlowConsumerPolicy::Disconnect);
+        // Wire bytes: each frame has a 2-byte header.
+        let out = outbox(8, SlowConsumerPolicy::Disconnect);
         assert!(out.push(frame("aa")));
         assert!(out.push(frame("bb")));
         assert!(!out.push(frame("c")));
@@ -496,7 +467,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_keeps_the_newest_within_bytes() {
-        let out = outbox(5, SlowConsumerPolicy::DropOldest);
+        let out = outbox(9, SlowConsumerPolicy::DropOldest);
         assert!(out.push(frame("aa")));
         assert!(out.push(frame("bb")));
         assert!(out.push(frame("cc")));
@@ -567,15 +538,16 @@ mod tests {
         outs[1].push_at(frame("bb"), t0);
         outs[1].push_at(frame("cc"), t0);
         outs[2].push_at(frame("d"), t0);
-        assert_eq!(backlog.bytes(), 9);
+        // Wire bytes: each frame has a 2-byte header.
+        assert_eq!(backlog.bytes(), 6 + 4 + 4 + 3);
         outs[0].take();
-        assert_eq!(backlog.bytes(), 5);
+        assert_eq!(backlog.bytes(), 11);
         // Both of outs[1]'s frames are older than max_lag: dropped.
         outs[1].push_at(frame("e"), t0 + LAG);
-        assert_eq!(backlog.bytes(), 2);
+        assert_eq!(backlog.bytes(), 6);
         outs[2].cut_for_a_stalled_write();
-        assert_eq!(backlog.bytes(), 1);
-        assert_eq!(outs[1].shed(1), 1);
+        assert_eq!(backlog.bytes(), 3);
+        assert_eq!(outs[1].shed(1), 3);
         assert_eq!(backlog.bytes(), 0);
         outs[0].push(frame("ff"));
         drop(outs);
@@ -612,7 +584,8 @@ mod tests {
 
     #[tokio::test]
     async fn crossing_the_node_bound_wakes_the_shedder_once() {
-        let (backlog, outs) = node(2, 10, SlowConsumerPolicy::Disconnect);
+        // Wire bytes: 8 + 6 = 14, then 17.
+        let (backlog, outs) = node(2, 16, SlowConsumerPolicy::Disconnect);
         outs[0].push(frame("123456"));
         outs[1].push(frame("1234"));
         assert_eq!(backlog.excess(), 0);
@@ -633,7 +606,7 @@ mod tests {
         let (backlog, outs) = node(1, 4, SlowConsumerPolicy::Disconnect);
         outs[0].push(frame("abc"));
         outs[0].push(frame("de"));
-        assert_eq!(outs[0].shed(backlog.excess()), 5);
+        assert_eq!(outs[0].shed(backlog.excess()), 9, "wire bytes: 5 + 4");
         let batch = outs[0].take();
         assert!(batch.frames.is_empty());
         assert_eq!(batch.close, Some(CloseReason::SlowConsumer));
@@ -641,12 +614,12 @@ mod tests {
         assert_eq!(outs[0].metrics.node_sheds.get(), 1);
         assert_eq!(backlog.bytes(), 0);
 
-        let (backlog, outs) = node(1, 4, SlowConsumerPolicy::DropOldest);
+        let (backlog, outs) = node(1, 10, SlowConsumerPolicy::DropOldest);
         outs[0].push(frame("abc"));
         outs[0].push(frame("de"));
         outs[0].push(frame("f"));
         assert_eq!(backlog.excess(), 2);
-        assert_eq!(outs[0].shed(backlog.excess()), 3);
+        assert_eq!(outs[0].shed(backlog.excess()), 5);
         let batch = outs[0].take();
         assert_eq!(texts(&batch), ["de", "f"]);
         assert_eq!(batch.close, None);

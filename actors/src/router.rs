@@ -403,7 +403,7 @@ mod tests {
             .take()
             .frames
             .iter()
-            .map(|frame| serde_json::from_str(frame.as_str()).unwrap())
+            .map(|frame| serde_json::from_str(frame.text()).unwrap())
             .collect()
     }
 

@@ -127,7 +127,7 @@ impl TestSession {
         ractor::call!(self.actor, |done| SessionMsg::Frame(text, done)).unwrap();
         let mut batch = self.outbox.take();
         assert_eq!(batch.frames.len(), 1, "one reply per frame");
-        serde_json::from_str(batch.frames.remove(0).as_str()).unwrap()
+        serde_json::from_str(batch.frames.remove(0).text()).unwrap()
     }
 
     fn frames(&self) -> Vec<Value> {
@@ -135,7 +135,7 @@ impl TestSession {
             .take()
             .frames
             .iter()
-            .map(|frame| serde_json::from_str(frame.as_str()).unwrap())
+            .map(|frame| serde_json::from_str(frame.text()).unwrap())
             .collect()
     }
 }

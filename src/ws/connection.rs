@@ -1,44 +1,58 @@
 //! One socket's task: reads client frames and hands text to the session actor (waiting for it,
 //! so a flooding client is slowed by TCP, not buffered), and writes what the session's outbox
-//! holds, a batch per wake-up with one flush.
+//! holds, a batch per wake-up in vectored writes.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
 use ractor::ActorRef;
 use tokio::net::TcpStream;
 use tokio::time::MissedTickBehavior;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::CapacityError;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
-use switchyard_actors::outbox::{CloseReason, TextFrame};
+use switchyard_actors::frame::{Opcode, encode};
+use switchyard_actors::outbox::{Batch, CloseReason, Outbox};
 use switchyard_actors::session::SessionMsg;
 use switchyard_actors::supervisor::{OpenedSession, SupervisorMsg};
 
 use super::listener::WsOptions;
+use super::reader::{Incoming, Reader};
+use super::writer::write_frames;
 
 /// How long a closing socket may take to take our close frame and answer it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Ws = WebSocketStream<TcpStream>;
+/// Whether the connection goes on after a step.
+enum Step {
+    Go,
+    Stop,
+}
+
+struct Socket {
+    stream: TcpStream,
+    reader: Reader,
+}
 
 pub(super) async fn run(
-    mut ws: Ws,
+    stream: TcpStream,
+    already_read: Vec<u8>,
     peer: SocketAddr,
     supervisor: ActorRef<SupervisorMsg>,
     options: &WsOptions,
 ) {
+    let mut socket = Socket {
+        stream,
+        reader: Reader::new(options.max_frame_bytes, already_read),
+    };
     let opened = ractor::call!(supervisor, |reply| SupervisorMsg::Open { peer, reply });
     let OpenedSession {
         session, outbox, ..
     } = match opened {
         Ok(Ok(opened)) => opened,
         _ => {
-            close(&mut ws, CloseCode::Away, "node unavailable").await;
+            socket
+                .close(CloseReason::GoingAway.code(), "node unavailable")
+                .await;
             return;
         }
     };
@@ -50,114 +64,154 @@ pub(super) async fn run(
     let mut last_heard = Instant::now();
     let mut last_ping = Instant::now();
     loop {
-        tokio::select! {
-            incoming = ws.next() => {
-                last_heard = Instant::now();
-                match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        let handled = session
-                            .call(|done| SessionMsg::Frame(text.to_string(), done), None)
-                            .await;
-                        if !matches!(handled, Ok(ractor::rpc::CallResult::Success(()))) {
-                            close(&mut ws, CloseCode::Error, "internal error").await;
-                            break;
-                        }
-                    }
-                    // Binary frames are ignored; pings are answered by tungstenite itself.
-                    Some(Ok(_)) => {}
-                    Some(Err(error)) => {
-                        if let Some((code, reason)) = close_for(&error) {
-                            close(&mut ws, code, reason).await;
-                        }
-                        break;
-                    }
-                    None => break,
+        let step = tokio::select! {
+            readable = socket.stream.readable() => match readable {
+                Ok(()) => {
+                    last_heard = Instant::now();
+                    socket.on_readable(&session, &outbox).await
                 }
-            }
-            _ = outbox.ready() => {
-                let batch = outbox.take();
-                // A batch must be written before its oldest frame has waited `max_lag` (SPEC 7);
-                // a client that stopped reading (its TCP buffers full) is a slow consumer whose
-                // close frame could not get through either, so the connection is cut, and counted.
-                let deadline = batch.deadline.unwrap_or_else(|| Instant::now() + outbox.max_lag());
-                let written = tokio::time::timeout_at(deadline.into(), write_batch(&mut ws, batch.frames)).await;
-                match written {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => break,
-                    Err(_stalled) => {
-                        outbox.cut_for_a_stalled_write();
-                        break;
-                    }
-                }
-                if let Some(reason) = batch.close {
-                    close(&mut ws, close_code(reason), reason.text()).await;
-                    break;
-                }
-            }
+                Err(_) => Step::Stop,
+            },
+            _ = outbox.ready() => socket.write_batch(&outbox, outbox.take()).await,
             _ = tick.tick() => {
                 if last_heard.elapsed() >= options.idle_timeout {
-                    close(&mut ws, CloseCode::Away, "idle timeout").await;
-                    break;
-                }
-                if last_ping.elapsed() >= options.ping_interval {
+                    socket.close(CloseReason::GoingAway.code(), "idle timeout").await;
+                    Step::Stop
+                } else if last_ping.elapsed() >= options.ping_interval {
                     last_ping = Instant::now();
-                    let sent = tokio::time::timeout(outbox.max_lag(), ws.send(Message::Ping(Bytes::new()))).await;
-                    match sent {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => break,
-                        Err(_stalled) => {
-                            outbox.cut_for_a_stalled_write();
-                            break;
-                        }
-                    }
+                    socket.send_control(&outbox, encode(Opcode::Ping, &[])).await
+                } else {
+                    Step::Go
                 }
             }
+        };
+        if let Step::Stop = step {
+            break;
         }
     }
     session.stop(None);
 }
 
-async fn write_batch(ws: &mut Ws, frames: Vec<TextFrame>) -> Result<(), WsError> {
-    if frames.is_empty() {
-        return Ok(());
-    }
-    for frame in frames {
-        // SAFETY: a `TextFrame` can only be built from a `String`, so its bytes are UTF-8.
-        let text = unsafe { Utf8Bytes::from_bytes_unchecked(frame.into_bytes()) };
-        ws.feed(Message::Text(text)).await?;
-    }
-    ws.flush().await
-}
-
-/// Sends a close frame and waits briefly for the client's answer.
-async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from(reason),
-    };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-        if ws.close(Some(frame)).await.is_ok() {
-            while let Some(Ok(_)) = ws.next().await {}
+impl Socket {
+    /// Reads what arrived and acts on every whole message in it.
+    async fn on_readable(&mut self, session: &ActorRef<SessionMsg>, outbox: &Outbox) -> Step {
+        match self.reader.read_from(&self.stream) {
+            Ok(0) => return Step::Stop,
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Step::Go,
+            Err(_) => return Step::Stop,
         }
-    })
-    .await;
-}
-
-/// The close a client's broken frame earns (RFC 6455 section 7.4.1); `None` when the
-/// connection itself is gone and nothing can be sent.
-fn close_for(error: &WsError) -> Option<(CloseCode, &'static str)> {
-    match error {
-        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
-            Some((CloseCode::Size, "frame too large"))
+        loop {
+            let message = match self.reader.next() {
+                Ok(Some(message)) => message,
+                Ok(None) => return Step::Go,
+                Err(error) => {
+                    self.close(error.close_code(), &error.to_string()).await;
+                    return Step::Stop;
+                }
+            };
+            let step = match message {
+                Incoming::Text(text) => {
+                    let handled = session
+                        .call(|done| SessionMsg::Frame(text, done), None)
+                        .await;
+                    if matches!(handled, Ok(ractor::rpc::CallResult::Success(()))) {
+                        Step::Go
+                    } else {
+                        let reason = CloseReason::InternalError;
+                        self.close(reason.code(), reason.text()).await;
+                        Step::Stop
+                    }
+                }
+                Incoming::Ping(payload) => {
+                    self.send_control(outbox, encode(Opcode::Pong, &[&payload]))
+                        .await
+                }
+                Incoming::Close(code) => {
+                    let code = code.map(u16::to_be_bytes);
+                    let echo = encode(Opcode::Close, &[code.as_ref().map_or(&[][..], |c| c)]);
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.write(&[&echo])).await;
+                    Step::Stop
+                }
+            };
+            if let Step::Stop = step {
+                return step;
+            }
         }
-        WsError::Utf8(_) => Some((CloseCode::Invalid, "invalid utf-8 in a text frame")),
-        WsError::Protocol(_) | WsError::Capacity(_) => {
-            Some((CloseCode::Protocol, "protocol error"))
-        }
-        _ => None,
     }
-}
 
-fn close_code(reason: CloseReason) -> CloseCode {
-    CloseCode::from(reason.code())
+    /// Writes a batch, then its close if it ends with one. A batch must be written before its
+    /// oldest frame has waited `max_lag` (SPEC 7); a client that stopped reading (its TCP
+    /// buffers full) is a slow consumer whose close frame could not get through either, so the
+    /// connection is cut, and counted.
+    async fn write_batch(&mut self, outbox: &Outbox, batch: Batch) -> Step {
+        let frames: Vec<&Bytes> = batch.frames.iter().map(|frame| frame.wire()).collect();
+        let deadline = batch
+            .deadline
+            .unwrap_or_else(|| Instant::now() + outbox.max_lag());
+        let step = self.write_within(outbox, deadline, &frames).await;
+        match (step, batch.close) {
+            (Step::Go, Some(reason)) => {
+                self.close(reason.code(), reason.text()).await;
+                Step::Stop
+            }
+            (step, _) => step,
+        }
+    }
+
+    /// A ping or pong, which a client that stopped reading has `max_lag` to take.
+    async fn send_control(&mut self, outbox: &Outbox, frame: Bytes) -> Step {
+        let deadline = Instant::now() + outbox.max_lag();
+        self.write_within(outbox, deadline, &[&frame]).await
+    }
+
+    async fn write_within(
+        &mut self,
+        outbox: &Outbox,
+        deadline: Instant,
+        frames: &[&Bytes],
+    ) -> Step {
+        match tokio::time::timeout_at(deadline.into(), self.write(frames)).await {
+            Ok(Ok(())) => Step::Go,
+            Ok(Err(_)) => Step::Stop,
+            Err(_stalled) => {
+                outbox.cut_for_a_stalled_write();
+                Step::Stop
+            }
+        }
+    }
+
+    async fn write(&mut self, frames: &[&Bytes]) -> std::io::Result<()> {
+        write_frames(&mut self.stream, frames).await
+    }
+
+    /// Sends a close frame and waits briefly for the client's answer, dropping whatever else
+    /// it sends meanwhile.
+    async fn close(&mut self, code: u16, reason: &str) {
+        let frame = encode(Opcode::Close, &[&code.to_be_bytes(), reason.as_bytes()]);
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            if self.write(&[&frame]).await.is_ok() {
+                self.until_the_client_closes().await;
+            }
+        })
+        .await;
+    }
+
+    async fn until_the_client_closes(&mut self) {
+        while self.stream.readable().await.is_ok() {
+            match self.reader.read_from(&self.stream) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return,
+            }
+            loop {
+                match self.reader.next() {
+                    Ok(Some(Incoming::Close(_))) | Err(_) => return,
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                }
+            }
+        }
+    }
 }

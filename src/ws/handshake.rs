@@ -5,9 +5,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::tcp::turn_away;
 
@@ -75,22 +73,19 @@ pub(crate) async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, BadU
     }
 }
 
-/// Answers a good upgrade with 101: the socket.
+/// Answers a good upgrade with 101: the socket, and what the client sent behind its request
+/// (websocket frames already).
 pub(crate) async fn accept(
     mut stream: TcpStream,
     upgrade: Upgrade,
-    config: WebSocketConfig,
-) -> std::io::Result<WebSocketStream<TcpStream>> {
+) -> std::io::Result<(TcpStream, Vec<u8>)> {
     let accepted = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\n\r\n",
         derive_accept_key(upgrade.key.as_bytes())
     );
     stream.write_all(accepted.as_bytes()).await?;
-    Ok(
-        WebSocketStream::from_partially_read(stream, upgrade.rest, Role::Server, Some(config))
-            .await,
-    )
+    Ok((stream, upgrade.rest))
 }
 
 /// `Some((head length, Sec-WebSocket-Key))` once a whole head is in `buf` and is an upgrade.

@@ -7,7 +7,6 @@ use std::time::Duration;
 use ractor::ActorRef;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::task::TaskTracker;
 
 use switchyard_actors::supervisor::SupervisorMsg;
@@ -38,7 +37,6 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let admissions = Admissions::new(options.admission);
-    let config = websocket_config(options.max_frame_bytes);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -84,10 +82,10 @@ pub(crate) async fn serve(
                 refuse(&mut stream, status, reason).await;
                 return;
             }
-            let Ok(ws) = handshake::accept(stream, upgrade, config).await else {
+            let Ok((stream, already_read)) = handshake::accept(stream, upgrade).await else {
                 return;
             };
-            connection::run(ws, peer, supervisor, &options).await;
+            connection::run(stream, already_read, peer, supervisor, &options).await;
             drop(admission);
         });
     }
@@ -105,14 +103,4 @@ fn refusal(refused: Refused) -> (&'static str, &'static str) {
             "the node holds all it can; retry",
         ),
     }
-}
-
-/// Small buffers: an idle socket's memory is mostly these (DESIGN: ~7 KB instead of ~135 KB).
-fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(8 * 1024)
-        .max_write_buffer_size(4 * 1024 * 1024)
-        .max_message_size(Some(max_frame_bytes))
-        .max_frame_size(Some(max_frame_bytes))
 }

@@ -6,6 +6,8 @@ mod admission;
 mod connection;
 mod handshake;
 mod listener;
+mod reader;
+mod writer;
 
 pub(crate) use admission::AdmissionLimits;
 pub(crate) use listener::{WsOptions, serve};

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::ProtocolError;
 use crate::event::Event;
+use crate::frame::TextFrame;
 use crate::id::fresh_id;
-use crate::outbox::TextFrame;
 
 #[derive(Serialize)]
 struct Reply<'a> {
@@ -79,10 +79,7 @@ pub fn event_tail(event: &Event) -> String {
 }
 
 pub fn event_frame(head: &str, tail: &str) -> TextFrame {
-    let mut text = String::with_capacity(head.len() + tail.len());
-    text.push_str(head);
-    text.push_str(tail);
-    TextFrame::from(text)
+    TextFrame::joined(&[head, tail])
 }
 
 fn json_string(text: &str) -> String {
@@ -99,14 +96,14 @@ mod tests {
         let id = RawValue::from_string(r#""r5""#.to_string()).unwrap();
         let reply = success(Some(&id), json!({"response":"pong"}));
         assert_eq!(
-            reply.as_str(),
+            reply.text(),
             r#"{"action":"reply","request_id":"r5","status":"success","data":{"response":"pong"}}"#
         );
         let big = RawValue::from_string("18446744073709551617".to_string()).unwrap();
         let reply = error(Some(&big), &ProtocolError::InvalidJson);
         assert!(
             reply
-                .as_str()
+                .text()
                 .contains(r#""request_id":18446744073709551617,"#)
         );
     }
@@ -114,7 +111,7 @@ mod tests {
     #[test]
     fn replies_without_request_id_get_a_fresh_one() {
         let reply = error(None, &ProtocolError::InvalidJson);
-        let value: Value = serde_json::from_str(reply.as_str()).unwrap();
+        let value: Value = serde_json::from_str(reply.text()).unwrap();
         let id = value["request_id"].as_str().unwrap();
         assert_eq!(id.len(), 32);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
@@ -136,7 +133,7 @@ mod tests {
             &event_head("call.CHANNEL_CREATE.*", "call.a.CHANNEL_CREATE.*"),
             &event_tail(&event),
         );
-        let value: Value = serde_json::from_str(frame.as_str()).unwrap();
+        let value: Value = serde_json::from_str(frame.text()).unwrap();
         assert_eq!(
             value,
             json!({"action":"event","subscribed_key":"call.CHANNEL_CREATE.*",
@@ -145,7 +142,7 @@ mod tests {
         );
         assert!(
             frame
-                .as_str()
+                .text()
                 .starts_with(r#"{"action":"event","subscribed_key""#)
         );
     }
