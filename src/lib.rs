@@ -27,4 +27,5 @@ mod ws;
 pub use switchyard_actors as actors;
 
 // The binary's allocator (main.rs): a dependency of the package that this library does not use.
+#[cfg(feature = "jemalloc")]
 use tikv_jemallocator as _;

@@ -7,10 +7,12 @@ use switchyard::config::Settings;
 
 // jemalloc, not glibc's malloc: glibc keeps a heap that grew under churn, jemalloc gives it
 // back. A background thread purges pages unused for a second, so an idle node shrinks too.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc reads its options at start from this symbol, a `const char *`.
+#[cfg(feature = "jemalloc")]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static MALLOC_CONF: Option<&'static std::ffi::c_char> =
     // SAFETY: a pointer to the first byte of a static C string, read as such by jemalloc.

@@ -234,6 +234,36 @@ async fn broken_frames_are_closed_with_the_code_rfc_6455_names() {
     bystander.assert_served(&node).await;
 }
 
+/// A client may send frames right behind its upgrade request, in the same packet: they are
+/// answered without waiting for more bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_sent_with_the_upgrade_request_are_answered() {
+    let node = TestNode::start().await;
+    let mut stream = TcpStream::connect(node.ws_addr).await.unwrap();
+    let ping = br#"{"action":"ping","request_id":"early"}"#;
+    let mut bytes = format!("{UPGRADE}Sec-WebSocket-Version: 13\r\n{GOOD_KEY}\r\n").into_bytes();
+    bytes.extend(client_frame(0x81, ping));
+    stream.write_all(&bytes).await.unwrap();
+    let mut answer = Vec::new();
+    let reply = tokio::time::timeout(RECV_TIMEOUT, async {
+        loop {
+            let mut chunk = [0u8; 512];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if text.contains(r#""request_id":"early""#) {
+                return text.into_owned();
+            }
+        }
+    })
+    .await
+    .expect("the ping answered");
+    assert!(reply.starts_with("HTTP/1.1 101"), "{reply}");
+    // Answered, and as SPEC 3 says: no token yet.
+    assert!(reply.contains("authentication token required"), "{reply}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_upgrades_are_answered_at_once_and_hold_nothing() {
     let node = TestNode::start_with(|s| s.max_connections_per_ip = 3).await;

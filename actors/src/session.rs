@@ -126,7 +126,9 @@ impl Actor for Session {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SessionMsg::Frame(text, done) => {
-                let reply = state.answer(&text).await?;
+                // Boxed: ractor keeps the handler's future in the actor's loop for the actor's
+                // whole life, so its size would be every idle socket's.
+                let reply = Box::pin(state.answer(&text)).await?;
                 state.args.outbox.push(reply);
                 let _ = done.send(());
             }

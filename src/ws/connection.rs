@@ -57,6 +57,12 @@ pub(super) async fn run(
         }
     };
 
+    // Frames the client sent right behind its upgrade request are already read.
+    if let Step::Stop = socket.act_on_messages(&session, &outbox).await {
+        session.stop(None);
+        return;
+    }
+
     // One timer per socket serves both the pings and the idle check.
     let mut tick = tokio::time::interval(options.ping_interval.min(options.idle_timeout));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -96,11 +102,15 @@ impl Socket {
     /// Reads what arrived and acts on every whole message in it.
     async fn on_readable(&mut self, session: &ActorRef<SessionMsg>, outbox: &Outbox) -> Step {
         match self.reader.read_from(&self.stream) {
-            Ok(0) => return Step::Stop,
-            Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Step::Go,
-            Err(_) => return Step::Stop,
+            Ok(0) => Step::Stop,
+            Ok(_) => self.act_on_messages(session, outbox).await,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Step::Go,
+            Err(_) => Step::Stop,
         }
+    }
+
+    /// Acts on every whole message read so far.
+    async fn act_on_messages(&mut self, session: &ActorRef<SessionMsg>, outbox: &Outbox) -> Step {
         loop {
             let message = match self.reader.next() {
                 Ok(Some(message)) => message,
@@ -189,12 +199,13 @@ impl Socket {
     /// it sends meanwhile.
     async fn close(&mut self, code: u16, reason: &str) {
         let frame = encode(Opcode::Close, &[&code.to_be_bytes(), reason.as_bytes()]);
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        // Boxed: a socket closes once, and its task need not be this much larger meanwhile.
+        let handshake = Box::pin(tokio::time::timeout(CLOSE_TIMEOUT, async {
             if self.write(&[&frame]).await.is_ok() {
                 self.until_the_client_closes().await;
             }
-        })
-        .await;
+        }));
+        let _ = handshake.await;
     }
 
     async fn until_the_client_closes(&mut self) {

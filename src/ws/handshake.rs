@@ -52,15 +52,16 @@ pub(crate) struct Upgrade {
 pub(crate) async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, BadUpgrade> {
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let mut chunk = [0u8; 1024];
+        // Into `buf`, not a buffer on the stack: that would be part of the socket's task for
+        // its whole life.
+        buf.reserve(1024);
         let n = stream
-            .read(&mut chunk)
+            .read_buf(&mut buf)
             .await
             .map_err(|_| BadUpgrade::NotHttp)?;
         if n == 0 {
             return Err(BadUpgrade::NotHttp);
         }
-        buf.extend_from_slice(&chunk[..n]);
         match parse(&buf) {
             Ok(Some((head_len, key))) => {
                 let rest = buf.split_off(head_len);

@@ -107,7 +107,12 @@ impl Reader {
     /// Reads what the socket holds now, without waiting: the number of bytes, 0 at its end.
     pub(super) fn read_from(&mut self, stream: &TcpStream) -> std::io::Result<usize> {
         self.buf.reserve(READ_CHUNK);
-        stream.try_read_buf(&mut self.buf)
+        let read = stream.try_read_buf(&mut self.buf);
+        if !matches!(read, Ok(n) if n > 0) {
+            // Readiness can be stale: a read that found nothing must not leave a buffer behind.
+            self.keep_only_unparsed();
+        }
+        read
     }
 
     /// The next message in what was read; `None` until more bytes arrive.
