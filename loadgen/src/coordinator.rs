@@ -601,6 +601,7 @@ fn report(plan: &Plan, run: &Run<'_>, gathered: Gathered) -> Report {
             duplicates: clients.duplicates,
             extra: clients.extra,
             unstamped: clients.unstamped,
+            unreadable: clients.unreadable,
         }
     });
     let memory = match plan.scenario {

@@ -96,6 +96,8 @@ pub(crate) struct Events {
     pub(crate) extra: u64,
     /// Deliveries of events this run did not publish.
     pub(crate) unstamped: u64,
+    /// Frames the clients could not read: not JSON, or events without their subscribed_key.
+    pub(crate) unreadable: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -338,6 +340,9 @@ impl Report {
                     "{} of {} deliveries lost",
                     events.lost, events.expected
                 ));
+            }
+            if events.unreadable > 0 {
+                problems.push(format!("{} frames unreadable", events.unreadable));
             }
             if events.duplicates > 0 {
                 problems.push(format!(
