@@ -293,6 +293,10 @@ pub(crate) struct Cpu {
     pub(crate) node_us_per_delivery: Option<f64>,
     /// The load generator and its worker processes, over the whole run.
     pub(crate) loadgen_s: f64,
+    /// The load generator over the span of `node_publishing_s`.
+    pub(crate) loadgen_publishing_s: Option<f64>,
+    /// `loadgen_publishing_s` per delivery, in microseconds: to hold against the node's.
+    pub(crate) loadgen_us_per_delivery: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -506,6 +510,14 @@ impl Report {
         }
         let cpu = &self.cpu;
         let _ = write!(out, "  cpu          load generator {:.1} s", cpu.loadgen_s);
+        if let (Some(publishing), Some(per)) =
+            (cpu.loadgen_publishing_s, cpu.loadgen_us_per_delivery)
+        {
+            let _ = write!(
+                out,
+                " ({publishing:.1} s while publishing: {per:.2} µs per delivery)"
+            );
+        }
         if let Some(node) = cpu.node_s {
             let _ = write!(out, ", node {node:.1} s");
         }
