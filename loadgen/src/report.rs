@@ -72,7 +72,7 @@ pub(crate) struct NodeConnections {
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Events {
-    pub(crate) target_rate_per_s: u32,
+    pub(crate) target_rate_per_s: f64,
     /// Events the node accepted (REST) or the broker confirmed (RabbitMQ).
     pub(crate) published: u64,
     /// RabbitMQ: publishes nacked, failed or not confirmed in time (by reason in `failures`).
