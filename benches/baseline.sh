@@ -4,14 +4,14 @@
 # process. Figures land in $OUT (target/loadgen): NAME.json (every figure and the settings) and
 # NAME.txt (the summary).
 #
-#   benches/baseline.sh             every measurement (about 14 minutes)
+#   benches/baseline.sh             every measurement (about 17 minutes)
 #   benches/baseline.sh idle-15k    only those named
 #   NODE_BIN=../base/target/release/switchyard benches/baseline.sh rest-5k
 #                                   a node of another build, driven by this load generator
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=target/release/switchyard
+BIN=${CARGO_TARGET_DIR:-target}/release/switchyard
 OUT=${OUT:-target/loadgen}
 WS_PORT=${WS_PORT:-5555}
 HTTP_PORT=${HTTP_PORT:-8000}
@@ -76,6 +76,15 @@ measure fanout-1k-steady -n 1000 --rate 20 --batch 1 --duration 30s
 measure fanout-1k-max -n 1000 --rate 5000 --batch 10 --duration 20s
 measure fanout-10k-steady -n 10000 --rate 2 --batch 1 --duration 30s
 measure fanout-10k-max -n 10000 --rate 500 --batch 10 --duration 20s
+# The rows of benches/compare.sh (issue 10's targets), one event per POST throughout:
+# subscriptions with 200 handshakes in flight; latency and CPU per delivery at a light pace;
+# capacity when the publisher waits for each fan-out to be queued before the next (--rate far
+# above what the node takes: it then runs at the node's pace), with its p99 and losses beside it.
+measure subscribe-15k --scenario idle -n 15000 --concurrency 200 --workers 1 --duration 1s
+measure fanout-1k-25 -n 1000 --rate 25 --batch 1 --duration 30s
+measure fanout-1k-max-batch1 -n 1000 --rate 100000 --batch 1 --duration 20s
+measure fanout-10k-2.5 -n 10000 --rate 2.5 --batch 1 --duration 30s
+measure fanout-10k-max-batch1 -n 10000 --rate 100000 --batch 1 --duration 20s
 # REST while the node holds 5,000 sockets of one account: what operators' dashboards ask (the
 # whole list, a page of 100, one socket), alone, then during a steady fan-out, and that fan-out
 # without REST to compare its latency with.

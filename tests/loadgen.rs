@@ -405,7 +405,7 @@ async fn rest_asks_every_kind_of_query_and_every_answer_counts_the_runs_sockets(
     assert_eq!(report["rest"]["concurrency"], 3);
     assert_every_query_answered(report);
     // Without --rate the scenario publishes nothing.
-    assert_eq!(report["settings"]["rate"], 0);
+    assert_eq!(report["settings"]["rate"], 0.0);
     assert!(report["events"].is_null() && report["latency_us"].is_null());
     assert_eq!(report["complete"], true);
     for kind in ["rest list", "rest page", "rest socket"] {
@@ -882,7 +882,7 @@ async fn bad_flags_are_refused_before_anything_runs() {
         ),
         (
             &["--rate", "0"],
-            "--rate: fanout publishes: must be at least 1",
+            "--rate: fanout publishes: must be more than 0",
         ),
         (
             &["--secret-file", "/nonexistent/secret"],

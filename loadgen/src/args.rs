@@ -134,10 +134,11 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub(crate) duration: String,
 
-    /// Events published per second (fanout: at least 1, default 100; churn: default 100, 0
-    /// publishes nothing; rest: default 0, which publishes nothing)
+    /// Events published per second, fractions allowed (2.5: a batch every 0.4 s at --batch 1)
+    /// (fanout: more than 0, default 100; churn: default 100, 0 publishes nothing; rest:
+    /// default 0, which publishes nothing)
     #[arg(long, value_name = "N")]
-    pub(crate) rate: Option<u32>,
+    pub(crate) rate: Option<f64>,
 
     /// Events published at once, per tick: one POST /v2/events, or that many AMQP publishes
     /// sent without waiting for their confirms

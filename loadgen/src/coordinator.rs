@@ -15,7 +15,7 @@ use super::amqp::AmqpPublisher;
 use super::args::Scenario;
 use super::client::{self, ClientError};
 use super::node_probe::{NodeFigures, NodeProbe, ProbeError};
-use super::own_cpu::own_and_children_cpu_seconds;
+use super::own_cpu::{own_and_children_cpu_seconds, own_cpu_seconds};
 use super::plan::{Plan, PublishVia};
 use super::progress::Progress;
 use super::publisher::{PublishError, Published, Publisher, Sink};
@@ -74,6 +74,8 @@ struct Reported {
     latest: Vec<Snapshot>,
     /// Once a worker is ready: its sockets subscribed per account.
     ready: Vec<Option<Vec<u64>>>,
+    /// Each worker process's CPU seconds when it was ready.
+    ready_cpu_s: Vec<f64>,
     done: Vec<Option<Done>>,
 }
 
@@ -81,6 +83,7 @@ struct Done {
     latencies: Latencies,
     expected: u64,
     drained_ms: u64,
+    cpu_s: f64,
 }
 
 impl Reported {
@@ -88,6 +91,7 @@ impl Reported {
         Reported {
             latest: vec![Snapshot::default(); workers],
             ready: vec![None; workers],
+            ready_cpu_s: vec![0.0; workers],
             done: (0..workers).map(|_| None).collect(),
         }
     }
@@ -119,6 +123,12 @@ impl Reported {
     fn all_done(&self) -> bool {
         self.done.iter().all(Option::is_some)
     }
+
+    /// CPU seconds the worker processes spent from ready to done.
+    fn workers_cpu_s(&self) -> f64 {
+        let done = self.done.iter().flatten().map(|d| d.cpu_s);
+        done.sum::<f64>() - self.ready_cpu_s.iter().sum::<f64>()
+    }
 }
 
 struct Run<'a> {
@@ -147,8 +157,10 @@ impl Run<'_> {
             FromWorker::Ready {
                 snapshot,
                 subscribed_per_account,
+                cpu_s,
             } => {
                 self.reported.latest[worker] = snapshot;
+                self.reported.ready_cpu_s[worker] = cpu_s;
                 self.reported.ready[worker] = Some(subscribed_per_account);
             }
             FromWorker::Refused { reason } => return Err(LoadgenError::Refused(reason)),
@@ -158,12 +170,14 @@ impl Run<'_> {
                 latencies,
                 expected,
                 drained_ms,
+                cpu_s,
             } => {
                 self.reported.latest[worker] = snapshot;
                 self.reported.done[worker] = Some(Done {
                     latencies,
                     expected,
                     drained_ms,
+                    cpu_s,
                 });
             }
         }
@@ -424,6 +438,7 @@ pub(crate) async fn run(plan: &Plan, progress: &Progress) -> Result<Report, Load
     };
     let expected = before.connections().unwrap_or(0) + opened;
     let set_up = node_when(&mut run.probe, |connections| connections >= expected).await?;
+    let loadgen_cpu_at_setup = own_cpu_seconds();
     let mut held = set_up.clone();
 
     // Hold, publish, churn or query.
@@ -438,6 +453,11 @@ pub(crate) async fn run(plan: &Plan, progress: &Progress) -> Result<Report, Load
     run.finish_workers(plan, exercised.published.as_ref())
         .await?;
     let finished = run.probe.read().await?;
+    // Over the same span as the node's publishing figure; worker processes say their own.
+    let mut loadgen_exercise_cpu_s = own_cpu_seconds() - loadgen_cpu_at_setup;
+    if run.workers.in_children {
+        loadgen_exercise_cpu_s += run.reported.workers_cpu_s();
+    }
     run.workers.ended(REACH_TIMEOUT).await;
     let loadgen_cpu_s = own_and_children_cpu_seconds() - loadgen_cpu_before;
     let after = if plan.scenario == Scenario::Churn {
@@ -474,6 +494,7 @@ pub(crate) async fn run(plan: &Plan, progress: &Progress) -> Result<Report, Load
             finished,
             after,
             loadgen_cpu_s,
+            loadgen_exercise_cpu_s,
         },
     ))
 }
@@ -553,6 +574,8 @@ struct Gathered {
     finished: NodeFigures,
     after: Option<NodeFigures>,
     loadgen_cpu_s: f64,
+    /// The load generator from set-up until every client had left.
+    loadgen_exercise_cpu_s: f64,
 }
 
 fn report(plan: &Plan, run: &Run<'_>, gathered: Gathered) -> Report {
@@ -601,6 +624,7 @@ fn report(plan: &Plan, run: &Run<'_>, gathered: Gathered) -> Report {
             duplicates: clients.duplicates,
             extra: clients.extra,
             unstamped: clients.unstamped,
+            unreadable: clients.unreadable,
         }
     });
     let memory = match plan.scenario {
@@ -627,15 +651,23 @@ fn report(plan: &Plan, run: &Run<'_>, gathered: Gathered) -> Report {
         .published
         .as_ref()
         .and_then(|_| cpu_between(&gathered.set_up, &gathered.finished));
+    let loadgen_publishing_s = gathered
+        .published
+        .as_ref()
+        .map(|_| gathered.loadgen_exercise_cpu_s);
     // Churn's CPU also pays for its connections: only fanout's is the cost of deliveries.
-    let delivering_s = node_publishing_s.filter(|_| plan.scenario == Scenario::Fanout);
+    let per_delivery = |seconds: Option<f64>| {
+        seconds
+            .filter(|_| plan.scenario == Scenario::Fanout && clients.deliveries > 0)
+            .map(|s| s * 1e6 / clients.deliveries as f64)
+    };
     let cpu = Cpu {
         node_s: cpu_between(&gathered.before, &gathered.finished),
         node_publishing_s,
-        node_us_per_delivery: delivering_s
-            .filter(|_| clients.deliveries > 0)
-            .map(|s| s * 1e6 / clients.deliveries as f64),
+        node_us_per_delivery: per_delivery(node_publishing_s),
         loadgen_s: gathered.loadgen_cpu_s,
+        loadgen_publishing_s,
+        loadgen_us_per_delivery: per_delivery(loadgen_publishing_s),
     };
     let mut report = Report {
         settings: plan.settings.clone(),

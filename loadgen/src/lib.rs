@@ -5,7 +5,8 @@
 //! - [`args`]: the flags; [`plan`]: flags checked and resolved into a run, with tokens from
 //!   [`credentials`] (implemented by the server, which knows its own files).
 //! - [`coordinator`]: one run, phase by phase; [`worker`]: a share of the clients, in this
-//!   process or a child; [`client`]: one websocket client; [`tally`]: what clients count.
+//!   process or a child; [`client`]: one websocket client, which reads event frames through
+//!   [`event_frame`] (a scan, not a parse); [`tally`]: what clients count.
 //! - [`publisher`] and [`events`]: stamped events through `POST /v2/events`, or through
 //!   RabbitMQ as KAZOO publishes them ([`amqp`]);
 //!   [`rest_client`]: the HTTP client under it and [`node_probe`] (`/metrics`, `/proc`);
@@ -23,6 +24,7 @@ mod args;
 mod client;
 mod coordinator;
 mod credentials;
+mod event_frame;
 mod events;
 mod node_probe;
 mod node_url;

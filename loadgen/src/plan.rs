@@ -24,7 +24,7 @@ const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// Minted tokens outlive any sensible run.
 const MINTED_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Events per second when --rate is not given, for the scenarios that publish by default.
-const DEFAULT_RATE: u32 = 100;
+const DEFAULT_RATE: f64 = 100.0;
 /// The most source addresses a run spreads over (all of 127.0.0.0/8 but the first and last).
 const MAX_SOURCE_ADDRESSES: u64 = (1 << 24) - 2;
 
@@ -123,7 +123,7 @@ pub(crate) struct Settings {
     pub(crate) first_account: String,
     pub(crate) bindings: Vec<String>,
     pub(crate) duration_s: f64,
-    pub(crate) rate: u32,
+    pub(crate) rate: f64,
     pub(crate) batch: u32,
     pub(crate) payload_bytes: usize,
     pub(crate) drain_timeout_s: f64,
@@ -265,15 +265,19 @@ pub(crate) fn plan(
     let settle = duration("settle", &args.settle, true)?;
     let connect_timeout = duration("connect-timeout", &args.connect_timeout, false)?;
     let rate = args.rate.unwrap_or(match args.scenario {
-        Scenario::Rest => 0,
+        Scenario::Rest => 0.0,
         _ => DEFAULT_RATE,
     });
+    // Slower than one event in 100 s is a typo, and would not fit a publishing period.
+    if !(rate == 0.0 || rate.is_finite() && rate >= 0.01) {
+        return Err(bad("rate", "must be 0 or 0.01 events per second or more"));
+    }
     let publishes = match args.scenario {
-        Scenario::Fanout if rate == 0 => {
-            return Err(bad("rate", "fanout publishes: must be at least 1"));
+        Scenario::Fanout if rate == 0.0 => {
+            return Err(bad("rate", "fanout publishes: must be more than 0"));
         }
         Scenario::Fanout => true,
-        Scenario::Churn | Scenario::Rest => rate > 0,
+        Scenario::Churn | Scenario::Rest => rate > 0.0,
         Scenario::Connect | Scenario::Idle => false,
     };
     if args.rest_concurrency == 0 {
@@ -616,14 +620,15 @@ mod tests {
     #[test]
     fn rest_publishes_only_when_given_a_rate_and_asks_every_kind_by_default() {
         let quiet = plan_of(&["--scenario", "rest"]);
-        assert_eq!(quiet.settings.rate, 0);
+        assert_eq!(quiet.settings.rate, 0.0);
         assert_eq!(quiet.publish_token, None);
         assert_eq!(quiet.rest_queries, RestQuery::ALL);
         assert!(quiet.owes_deliveries());
         let publishing = plan_of(&["--scenario", "rest", "--rate", "5", "--rest-query", "page"]);
         assert!(publishing.publish_token.is_some());
         assert_eq!(publishing.rest_queries, [RestQuery::Page]);
-        assert_eq!(plan_of(&[]).settings.rate, 100);
+        assert_eq!(plan_of(&[]).settings.rate, 100.0);
+        assert_eq!(plan_of(&["--rate", "2.5"]).settings.rate, 2.5);
         let zero = plan_with(
             &args(&["--scenario", "rest", "--rest-concurrency", "0"]),
             20_000,

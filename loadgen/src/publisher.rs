@@ -103,8 +103,10 @@ impl Publisher {
 
     /// Publishes `rate` events per second for `duration`. A batch that cannot keep its slot is
     /// skipped, not sent late in a burst: the achieved rate is what the figures then show.
-    pub(crate) async fn run(mut self, rate: u32, duration: Duration) -> Published {
-        let period = Duration::from_secs_f64(f64::from(self.batch) / f64::from(rate.max(1)));
+    pub(crate) async fn run(mut self, rate: f64, duration: Duration) -> Published {
+        // A period rounded to nothing would be no pace at all (and tokio refuses it).
+        let period =
+            Duration::from_secs_f64(f64::from(self.batch) / rate).max(Duration::from_micros(1));
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut outcome = Published {

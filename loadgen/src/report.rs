@@ -72,7 +72,7 @@ pub(crate) struct NodeConnections {
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Events {
-    pub(crate) target_rate_per_s: u32,
+    pub(crate) target_rate_per_s: f64,
     /// Events the node accepted (REST) or the broker confirmed (RabbitMQ).
     pub(crate) published: u64,
     /// RabbitMQ: publishes nacked, failed or not confirmed in time (by reason in `failures`).
@@ -96,6 +96,8 @@ pub(crate) struct Events {
     pub(crate) extra: u64,
     /// Deliveries of events this run did not publish.
     pub(crate) unstamped: u64,
+    /// Frames the clients could not read: not JSON, or events without their subscribed_key.
+    pub(crate) unreadable: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -291,6 +293,10 @@ pub(crate) struct Cpu {
     pub(crate) node_us_per_delivery: Option<f64>,
     /// The load generator and its worker processes, over the whole run.
     pub(crate) loadgen_s: f64,
+    /// The load generator over the span of `node_publishing_s`.
+    pub(crate) loadgen_publishing_s: Option<f64>,
+    /// `loadgen_publishing_s` per delivery, in microseconds: to hold against the node's.
+    pub(crate) loadgen_us_per_delivery: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -338,6 +344,9 @@ impl Report {
                     "{} of {} deliveries lost",
                     events.lost, events.expected
                 ));
+            }
+            if events.unreadable > 0 {
+                problems.push(format!("{} frames unreadable", events.unreadable));
             }
             if events.duplicates > 0 {
                 problems.push(format!(
@@ -501,6 +510,14 @@ impl Report {
         }
         let cpu = &self.cpu;
         let _ = write!(out, "  cpu          load generator {:.1} s", cpu.loadgen_s);
+        if let (Some(publishing), Some(per)) =
+            (cpu.loadgen_publishing_s, cpu.loadgen_us_per_delivery)
+        {
+            let _ = write!(
+                out,
+                " ({publishing:.1} s while publishing: {per:.2} µs per delivery)"
+            );
+        }
         if let Some(node) = cpu.node_s {
             let _ = write!(out, ", node {node:.1} s");
         }

@@ -26,6 +26,7 @@ pub(crate) struct Tally {
     pub(crate) duplicates: AtomicU64,
     pub(crate) extra: AtomicU64,
     pub(crate) unstamped: AtomicU64,
+    pub(crate) unreadable: AtomicU64,
     pub(crate) cycles: AtomicU64,
     /// Subscribed sockets per account (index into the run's accounts): what each should receive.
     pub(crate) subscribed_per_account: Vec<AtomicU64>,
@@ -48,6 +49,7 @@ impl Tally {
             duplicates: AtomicU64::new(0),
             extra: AtomicU64::new(0),
             unstamped: AtomicU64::new(0),
+            unreadable: AtomicU64::new(0),
             cycles: AtomicU64::new(0),
             subscribed_per_account: (0..accounts).map(|_| AtomicU64::new(0)).collect(),
             failures: Mutex::new(BTreeMap::new()),
@@ -82,6 +84,7 @@ impl Tally {
             duplicates: self.duplicates.load(Relaxed),
             extra: self.extra.load(Relaxed),
             unstamped: self.unstamped.load(Relaxed),
+            unreadable: self.unreadable.load(Relaxed),
             cycles: self.cycles.load(Relaxed),
         }
     }
@@ -143,6 +146,9 @@ pub(crate) struct Snapshot {
     pub(crate) extra: u64,
     /// Events without this run's stamp (published by someone else).
     pub(crate) unstamped: u64,
+    /// Frames that were not JSON, or events without their subscribed_key.
+    #[serde(default)]
+    pub(crate) unreadable: u64,
     /// Churn: connect-subscribe-hold-leave cycles completed.
     pub(crate) cycles: u64,
 }
@@ -168,6 +174,7 @@ impl Snapshot {
         self.duplicates += other.duplicates;
         self.extra += other.extra;
         self.unstamped += other.unstamped;
+        self.unreadable += other.unreadable;
         self.cycles += other.cycles;
     }
 }

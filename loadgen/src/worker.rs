@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::client::{self, ClientError, Ended, Endpoint, Socket};
+use super::own_cpu::own_cpu_seconds;
 use super::tally::{Latencies, Snapshot, Tally};
 
 /// How often a worker reports its counters.
@@ -95,6 +96,10 @@ pub(crate) enum FromWorker {
         snapshot: Snapshot,
         /// Sockets subscribed per account (index into the run's accounts).
         subscribed_per_account: Vec<u64>,
+        /// The CPU seconds of the worker's process so far (a child's: the coordinator's own
+        /// count includes it only once reaped).
+        #[serde(default)]
+        cpu_s: f64,
     },
     /// The node answered a subscription with an error: the run's setup is wrong.
     Refused {
@@ -111,6 +116,9 @@ pub(crate) enum FromWorker {
         expected: u64,
         /// How long it waited, after publishing ended, for the last of them.
         drained_ms: u64,
+        /// As in `Ready`, once its clients have left.
+        #[serde(default)]
+        cpu_s: f64,
     },
 }
 
@@ -177,6 +185,7 @@ pub(crate) async fn run(
             let _ = reports.send(FromWorker::Ready {
                 snapshot,
                 subscribed_per_account,
+                cpu_s: own_cpu_seconds(),
             });
         }
         tokio::select! {
@@ -209,6 +218,7 @@ pub(crate) async fn run(
         latencies: shared.tally.latencies(),
         expected: shared.tally.expected(&published),
         drained_ms: drained.as_millis() as u64,
+        cpu_s: own_cpu_seconds(),
     });
 }
 
@@ -341,6 +351,8 @@ pub(crate) struct Workers {
     pub(crate) reports: mpsc::UnboundedReceiver<(usize, FromWorker)>,
     /// Each ends when its worker has ended (a child process: exited and been reaped).
     ended: Vec<tokio::task::JoinHandle<()>>,
+    /// Whether the workers are child processes, whose CPU is not (yet) this process's.
+    pub(crate) in_children: bool,
 }
 
 impl Workers {
@@ -361,6 +373,7 @@ impl Workers {
             commands: vec![command_tx],
             reports,
             ended: vec![ended],
+            in_children: false,
         }
     }
 
@@ -421,6 +434,7 @@ impl Workers {
             commands,
             reports,
             ended,
+            in_children: true,
         })
     }
 
