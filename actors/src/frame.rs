@@ -76,6 +76,13 @@ impl TextFrame {
     }
 }
 
+impl AsRef<[u8]> for TextFrame {
+    /// The wire bytes.
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl From<String> for TextFrame {
     fn from(text: String) -> Self {
         Self::joined(&[&text])

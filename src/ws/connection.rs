@@ -140,7 +140,7 @@ impl Socket {
                 Incoming::Close(code) => {
                     let code = code.map(u16::to_be_bytes);
                     let echo = encode(Opcode::Close, &[code.as_ref().map_or(&[][..], |c| c)]);
-                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.write(&[&echo])).await;
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.write(&[echo])).await;
                     Step::Stop
                 }
             };
@@ -155,11 +155,10 @@ impl Socket {
     /// buffers full) is a slow consumer whose close frame could not get through either, so the
     /// connection is cut, and counted.
     async fn write_batch(&mut self, outbox: &Outbox, batch: Batch) -> Step {
-        let frames: Vec<&Bytes> = batch.frames.iter().map(|frame| frame.wire()).collect();
         let deadline = batch
             .deadline
             .unwrap_or_else(|| Instant::now() + outbox.max_lag());
-        let step = self.write_within(outbox, deadline, &frames).await;
+        let step = self.write_within(outbox, deadline, &batch.frames).await;
         match (step, batch.close) {
             (Step::Go, Some(reason)) => {
                 self.close(reason.code(), reason.text()).await;
@@ -172,14 +171,14 @@ impl Socket {
     /// A ping or pong, which a client that stopped reading has `max_lag` to take.
     async fn send_control(&mut self, outbox: &Outbox, frame: Bytes) -> Step {
         let deadline = Instant::now() + outbox.max_lag();
-        self.write_within(outbox, deadline, &[&frame]).await
+        self.write_within(outbox, deadline, &[frame]).await
     }
 
     async fn write_within(
         &mut self,
         outbox: &Outbox,
         deadline: Instant,
-        frames: &[&Bytes],
+        frames: &[impl AsRef<[u8]>],
     ) -> Step {
         match tokio::time::timeout_at(deadline.into(), self.write(frames)).await {
             Ok(Ok(())) => Step::Go,
@@ -191,7 +190,7 @@ impl Socket {
         }
     }
 
-    async fn write(&mut self, frames: &[&Bytes]) -> std::io::Result<()> {
+    async fn write(&mut self, frames: &[impl AsRef<[u8]>]) -> std::io::Result<()> {
         write_frames(&mut self.stream, frames).await
     }
 
@@ -201,7 +200,7 @@ impl Socket {
         let frame = encode(Opcode::Close, &[&code.to_be_bytes(), reason.as_bytes()]);
         // Boxed: a socket closes once, and its task need not be this much larger meanwhile.
         let handshake = Box::pin(tokio::time::timeout(CLOSE_TIMEOUT, async {
-            if self.write(&[&frame]).await.is_ok() {
+            if self.write(&[frame]).await.is_ok() {
                 self.until_the_client_closes().await;
             }
         }));
