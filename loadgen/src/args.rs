@@ -145,6 +145,12 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub(crate) batch: u32,
 
+    /// REST publishing: POST /v2/events requests in flight at once, each on a kept-alive
+    /// connection of its own. Events are still stamped in order at --rate; 1 waits for each
+    /// answer before the next. Not with --publish-via amqp://… (it keeps confirms in flight)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) publish_concurrency: usize,
+
     /// Padding added to each event's payload, to test bigger events
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub(crate) payload_bytes: usize,

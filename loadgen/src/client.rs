@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::event_frame::{self, Frame};
-use super::tally::Tally;
+use super::tally::{SeqWindow, Tally};
 
 pub(crate) type Socket = WebSocketStream<TcpStream>;
 
@@ -204,11 +204,12 @@ pub(crate) enum Ended {
 pub(crate) async fn receive(
     mut socket: Socket,
     bindings: &[String],
+    reorder_window: usize,
     tally: &Tally,
     mut stop: watch::Receiver<bool>,
     until: Option<tokio::time::Instant>,
 ) -> Ended {
-    let mut last_seq: Option<u64> = None;
+    let mut seen = SeqWindow::new(reorder_window);
     let hold_over = async {
         match until {
             Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -224,7 +225,7 @@ pub(crate) async fn receive(
             _ = &mut stopped => break Ended::Asked,
             () = &mut hold_over => break Ended::Asked,
             message = socket.next() => match message {
-                Some(Ok(Message::Text(text))) => count(&text, bindings, tally, &mut last_seq),
+                Some(Ok(Message::Text(text))) => count(&text, bindings, tally, &mut seen),
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break Ended::ByNode,
                 Some(Ok(_)) => {}
             },
@@ -238,7 +239,7 @@ pub(crate) async fn receive(
 
 /// Counts one frame: a targeted scan of event frames ([`event_frame`]), so that the load
 /// generator spends less per delivery than the node it measures.
-fn count(text: &str, bindings: &[String], tally: &Tally, last_seq: &mut Option<u64>) {
+fn count(text: &str, bindings: &[String], tally: &Tally, seen: &mut SeqWindow) {
     use std::sync::atomic::Ordering::Relaxed;
     let (subscribed_key, stamp) = match event_frame::read(text) {
         Frame::Other => return,
@@ -262,8 +263,7 @@ fn count(text: &str, bindings: &[String], tally: &Tally, last_seq: &mut Option<u
         .is_some_and(|b| *subscribed_key == **b);
     if !for_its_binding {
         tally.extra.fetch_add(1, Relaxed);
-    } else if last_seq.is_none_or(|last| stamp.seq > last) {
-        *last_seq = Some(stamp.seq);
+    } else if seen.first_time(stamp.seq) {
         tally.received.fetch_add(1, Relaxed);
     } else {
         tally.duplicates.fetch_add(1, Relaxed);
@@ -322,7 +322,7 @@ mod tests {
     fn counting_tells_targets_duplicates_extras_and_strangers() {
         let bindings = vec!["call.*.*".to_string(), "call.CHANNEL_CREATE.*".to_string()];
         let tally = Tally::new(1, 1);
-        let mut last = None;
+        let mut last = SeqWindow::new(1);
         for text in [
             event("call.*.*", 1, 0),
             event("call.CHANNEL_CREATE.*", 1, 0), // also matches its other binding

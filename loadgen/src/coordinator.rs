@@ -512,7 +512,7 @@ async fn checked_publisher(plan: &Plan) -> Result<Option<Publisher>, LoadgenErro
                 .publish_token
                 .clone()
                 .expect("a token to publish through REST");
-            Sink::rest(plan.rest.clone(), token)
+            Sink::rest(plan.rest.clone(), token, plan.settings.publish_concurrency)
         }
         PublishVia::Amqp(target) => {
             let mut exchanges: Vec<&'static str> =

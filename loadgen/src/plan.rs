@@ -13,6 +13,7 @@ use super::client::Endpoint;
 use super::credentials::{CredentialError, NodeCredentials};
 use super::events::{Template, TemplateError};
 use super::rest_client::RestTarget;
+use super::tally::reorder_window;
 use super::worker::WorkerSpec;
 
 /// Open files a worker keeps for itself (stdio, the runtime, the REST connection).
@@ -125,6 +126,8 @@ pub(crate) struct Settings {
     pub(crate) duration_s: f64,
     pub(crate) rate: f64,
     pub(crate) batch: u32,
+    /// POST /v2/events requests in flight at once (REST publishing).
+    pub(crate) publish_concurrency: usize,
     pub(crate) payload_bytes: usize,
     pub(crate) drain_timeout_s: f64,
     pub(crate) hold_s: f64,
@@ -162,6 +165,10 @@ impl Plan {
                 accounts: self.accounts.iter().map(|a| a.to_string()).collect(),
                 tokens: self.subscriber_tokens.clone(),
                 bindings: self.settings.bindings.clone(),
+                reorder_window: reorder_window(
+                    self.settings.publish_concurrency,
+                    self.settings.batch,
+                ),
                 subscribe: self.subscribes(),
                 source_addresses: self.settings.source_addresses,
                 concurrency: self.settings.concurrency,
@@ -248,6 +255,16 @@ pub(crate) fn plan(
     }
     if args.batch == 0 {
         return Err(bad("batch", "must be at least 1"));
+    }
+    if args.publish_concurrency == 0 {
+        return Err(bad("publish-concurrency", "must be at least 1"));
+    }
+    if args.publish_concurrency > 1 && matches!(publish_via, PublishVia::Amqp(_)) {
+        return Err(bad(
+            "publish-concurrency",
+            "applies to REST publishing only: through RabbitMQ, publishes are already sent \
+             without waiting for their confirms (up to 10000 in flight)",
+        ));
     }
     if args.payload_bytes > MAX_PAYLOAD_BYTES {
         return Err(bad(
@@ -365,6 +382,7 @@ pub(crate) fn plan(
             duration_s: run_length.as_secs_f64(),
             rate,
             batch: args.batch,
+            publish_concurrency: args.publish_concurrency,
             payload_bytes: args.payload_bytes,
             drain_timeout_s: drain_timeout.as_secs_f64(),
             hold_s: hold.as_secs_f64(),
@@ -701,6 +719,28 @@ mod tests {
         let settings = serde_json::to_string(&amqp.settings).unwrap();
         assert!(!settings.contains("pa55word"));
         assert!(!plan_of(&["--scenario", "idle"]).publishes);
+    }
+
+    #[test]
+    fn publish_concurrency_is_one_by_default_at_least_one_and_rest_only() {
+        let error = |argv: &[&str]| plan_with(&args(argv), 20_000).unwrap_err().to_string();
+        let plan = plan_of(&[]);
+        assert_eq!(plan.settings.publish_concurrency, 1);
+        assert!(plan.worker_specs().iter().all(|s| s.reorder_window == 1));
+        let plan = plan_of(&["--publish-concurrency", "8", "--batch", "1"]);
+        assert_eq!(plan.settings.publish_concurrency, 8);
+        assert!(plan.worker_specs().iter().all(|s| s.reorder_window == 64));
+        assert_eq!(
+            error(&["--publish-concurrency", "0"]),
+            "--publish-concurrency: must be at least 1"
+        );
+        let amqp = ["--publish-via", "amqp://guest:guest@127.0.0.1:5672/%2f"];
+        assert!(
+            error(&[&amqp[..], &["--publish-concurrency", "2"]].concat())
+                .starts_with("--publish-concurrency: applies to REST publishing only")
+        );
+        let one = plan_of(&[&amqp[..], &["--publish-concurrency", "1"]].concat());
+        assert!(matches!(one.publish_via, PublishVia::Amqp(_)));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What the clients of one worker count while they run ([`Tally`], shared by its tasks), and
 //! the plain figures a worker reports ([`Snapshot`], [`Latencies`]), which add up across workers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use hdrhistogram::Histogram;
@@ -112,6 +112,64 @@ impl Tally {
     }
 }
 
+/// Which of one socket's stamped events were seen already. Events reach a socket in stamp order
+/// when one publish is in flight at a time: then any event not newer than the last is counted
+/// as a duplicate (`window` 0). With several publishes in flight (--publish-concurrency), an
+/// event may overtake an earlier one on its way through the node: the last `window` sequence
+/// numbers seen are kept, so that an earlier event arriving late still counts as received, once.
+/// One older than every kept number cannot be told from a duplicate, and counts as one.
+#[derive(Debug, Default)]
+pub(crate) struct SeqWindow {
+    window: usize,
+    /// The newest `window` (at least one) sequence numbers seen, ascending.
+    recent: VecDeque<u64>,
+}
+
+impl SeqWindow {
+    pub(crate) fn new(window: usize) -> SeqWindow {
+        SeqWindow {
+            window: window.max(1),
+            ..SeqWindow::default()
+        }
+    }
+
+    /// True when `seq` is seen for the first time (received), false for a duplicate.
+    pub(crate) fn first_time(&mut self, seq: u64) -> bool {
+        let full = self.recent.len() >= self.window;
+        if full && self.recent.front().is_some_and(|&oldest| seq < oldest) {
+            return false;
+        }
+        // In order: the common case, kept cheap.
+        let at = match self.recent.back() {
+            None => 0,
+            Some(&newest) if seq > newest => self.recent.len(),
+            Some(_) => match self.recent.binary_search(&seq) {
+                Ok(_) => return false,
+                Err(at) => at,
+            },
+        };
+        self.recent.insert(at, seq);
+        if self.recent.len() > self.window {
+            self.recent.pop_front();
+        }
+        true
+    }
+}
+
+/// How many of its last sequence numbers each socket keeps ([`SeqWindow`]): none beyond the
+/// last with one publish in flight (any event out of order then counts as a duplicate, as it
+/// always did); else room for four times what can be in flight, 64 to 1024.
+pub(crate) fn reorder_window(publish_concurrency: usize, batch: u32) -> usize {
+    if publish_concurrency <= 1 {
+        1
+    } else {
+        (publish_concurrency
+            .saturating_mul(batch as usize)
+            .saturating_mul(4))
+        .clamp(64, 1024)
+    }
+}
+
 /// An empty latency histogram of the run's bounds.
 pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("constant bounds are valid")
@@ -140,7 +198,8 @@ pub(crate) struct Snapshot {
     pub(crate) deliveries: u64,
     /// Events received for the binding they were published for, each once, in order.
     pub(crate) received: u64,
-    /// Events received again, or out of publish order, for the same binding.
+    /// Events received again for the same binding, or out of publish order (beyond what
+    /// --publish-concurrency can reorder: [`SeqWindow`]).
     pub(crate) duplicates: u64,
     /// Events received for another binding of the socket that also matches them.
     pub(crate) extra: u64,
@@ -208,6 +267,41 @@ impl Latencies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_in_flight_counts_anything_out_of_order_as_a_duplicate() {
+        let mut seen = SeqWindow::new(reorder_window(1, 10));
+        let firsts: Vec<bool> = [0, 2, 2, 1, 5, 3, 6]
+            .into_iter()
+            .map(|seq| seen.first_time(seq))
+            .collect();
+        assert_eq!(firsts, [true, true, false, false, true, false, true]);
+    }
+
+    #[test]
+    fn several_in_flight_tolerate_reordering_within_the_window() {
+        let mut seen = SeqWindow::new(4);
+        let firsts: Vec<bool> = [1, 3, 2, 3, 0, 5, 4, 4, 9, 7, 8, 6, 5, 2]
+            .into_iter()
+            .map(|seq| seen.first_time(seq))
+            .collect();
+        // 5 was seen; 2 is older than the four newest kept (6, 7, 8, 9) and cannot be told from
+        // a duplicate.
+        let expected = [
+            true, true, true, false, true, true, true, false, true, true, true, true, false, false,
+        ];
+        assert_eq!(firsts, expected);
+        assert_eq!(seen.recent, [6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn the_window_grows_with_what_can_be_in_flight() {
+        assert_eq!(reorder_window(1, 1000), 1);
+        assert_eq!(reorder_window(0, 1), 1);
+        assert_eq!(reorder_window(8, 1), 64);
+        assert_eq!(reorder_window(8, 10), 320);
+        assert_eq!(reorder_window(64, 1000), 1024);
+    }
 
     #[test]
     fn snapshots_add_up() {

@@ -38,6 +38,9 @@ pub(crate) struct WorkerSpec {
     /// One token for every client, or one per account.
     pub(crate) tokens: Vec<String>,
     pub(crate) bindings: Vec<String>,
+    /// How far a socket's events may come out of stamp order ([`crate::tally::SeqWindow`]).
+    #[serde(default)]
+    pub(crate) reorder_window: usize,
     pub(crate) subscribe: bool,
     /// Source addresses 127.0.0.1 … 127.0.0.N that clients take in turn; 0 binds none.
     pub(crate) source_addresses: u32,
@@ -303,7 +306,15 @@ async fn hold(
     let open_on_node = &tally.open_per_node[shared.spec.node_of(client)];
     tally.open.fetch_add(1, Relaxed);
     open_on_node.fetch_add(1, Relaxed);
-    let ended = client::receive(socket, &shared.spec.bindings, tally, stopped, until).await;
+    let ended = client::receive(
+        socket,
+        &shared.spec.bindings,
+        shared.spec.reorder_window,
+        tally,
+        stopped,
+        until,
+    )
+    .await;
     tally.open.fetch_sub(1, Relaxed);
     open_on_node.fetch_sub(1, Relaxed);
     if ended == Ended::ByNode {
@@ -512,6 +523,7 @@ mod tests {
             accounts: vec!["a".into(), "b".into(), "c".into()],
             tokens: vec!["t".into()],
             bindings: vec![],
+            reorder_window: 1,
             subscribe: true,
             source_addresses,
             concurrency: 1,
