@@ -17,7 +17,7 @@ use switchyard_actors::supervisor::{OpenedSession, SupervisorMsg};
 
 use super::listener::WsOptions;
 use super::reader::{Incoming, Reader};
-use super::writer::{Progress, write_now, write_rest};
+use super::writer::write_frames;
 
 /// How long a closing socket may take to take our close frame and answer it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -174,21 +174,13 @@ impl Socket {
         self.write_within(outbox, deadline, &[frame]).await
     }
 
-    /// Most writes are taken at once; only one the socket cannot take yet arms a timer.
     async fn write_within(
         &mut self,
         outbox: &Outbox,
         deadline: Instant,
         frames: &[impl AsRef<[u8]>],
     ) -> Step {
-        let mut progress = Progress::default();
-        match write_now(&self.stream, frames, &mut progress) {
-            Ok(true) => return Step::Go,
-            Ok(false) => {}
-            Err(_) => return Step::Stop,
-        }
-        let rest = write_rest(&self.stream, frames, &mut progress);
-        match tokio::time::timeout_at(deadline.into(), rest).await {
+        match tokio::time::timeout_at(deadline.into(), self.write(frames)).await {
             Ok(Ok(())) => Step::Go,
             Ok(Err(_)) => Step::Stop,
             Err(_stalled) => {
@@ -199,7 +191,7 @@ impl Socket {
     }
 
     async fn write(&mut self, frames: &[impl AsRef<[u8]>]) -> std::io::Result<()> {
-        write_rest(&self.stream, frames, &mut Progress::default()).await
+        write_frames(&mut self.stream, frames).await
     }
 
     /// Sends a close frame and waits briefly for the client's answer, dropping whatever else

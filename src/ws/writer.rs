@@ -3,88 +3,54 @@
 
 use std::io::IoSlice;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// Frames per system call; well under every system's IOV_MAX.
 const SLICES_PER_WRITE: usize = 64;
 
-/// How far the writing of a list of frames has got.
-#[derive(Debug, Default)]
-pub(super) struct Progress {
-    /// The first frame not wholly written.
-    next: usize,
-    /// Bytes of `frames[next]` already written.
-    offset: usize,
-}
-
-/// Writes what the socket takes now, without waiting: true once every frame is written.
-pub(super) fn write_now(
-    stream: &TcpStream,
+/// Writes every frame, in order, whole.
+pub(super) async fn write_frames(
+    stream: &mut TcpStream,
     frames: &[impl AsRef<[u8]>],
-    progress: &mut Progress,
-) -> std::io::Result<bool> {
-    while progress.next < frames.len() {
+) -> std::io::Result<()> {
+    let mut next = 0;
+    // Bytes of `frames[next]` already written.
+    let mut offset = 0;
+    while next < frames.len() {
         let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
         let mut count = 0;
-        for (slice, frame) in slices.iter_mut().zip(&frames[progress.next..]) {
+        for (slice, frame) in slices.iter_mut().zip(&frames[next..]) {
             let bytes = frame.as_ref();
-            *slice = IoSlice::new(if count == 0 {
-                &bytes[progress.offset..]
-            } else {
-                bytes
-            });
+            *slice = IoSlice::new(if count == 0 { &bytes[offset..] } else { bytes });
             count += 1;
         }
-        let written = match stream.try_write_vectored(&slices[..count]) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(written) => written,
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-            Err(error) => return Err(error),
-        };
-        progress.advance(frames, written);
-    }
-    Ok(true)
-}
-
-/// Writes every frame from `progress` on, in order, whole, waiting for the socket as needed.
-pub(super) async fn write_rest(
-    stream: &TcpStream,
-    frames: &[impl AsRef<[u8]>],
-    progress: &mut Progress,
-) -> std::io::Result<()> {
-    while !write_now(stream, frames, progress)? {
-        stream.writable().await?;
+        let mut written = stream.write_vectored(&slices[..count]).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        written += offset;
+        while next < frames.len() && written >= frames[next].as_ref().len() {
+            written -= frames[next].as_ref().len();
+            next += 1;
+        }
+        offset = written;
     }
     Ok(())
-}
-
-impl Progress {
-    fn advance(&mut self, frames: &[impl AsRef<[u8]>], written: usize) {
-        let mut written = written + self.offset;
-        while self.next < frames.len() && written >= frames[self.next].as_ref().len() {
-            written -= frames[self.next].as_ref().len();
-            self.next += 1;
-        }
-        self.offset = written;
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
-    use tokio::net::{TcpListener, TcpSocket};
+    use tokio::net::TcpListener;
 
-    /// More frames than one write takes, and more bytes than the socket buffers hold: the
-    /// reader still gets every byte in order.
+    /// More frames than one write takes, and more bytes than the socket buffers hold, so the
+    /// writes end part-way through frames: the reader still gets every byte in order.
     #[tokio::test]
     async fn partial_writes_resume_where_they_stopped() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        // A small send buffer, so that writes end part-way through frames.
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.set_send_buffer_size(16 * 1024).unwrap();
-        let sender = socket
-            .connect(listener.local_addr().unwrap())
+        let mut sender = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (mut receiver, _) = listener.accept().await.unwrap();
@@ -100,15 +66,8 @@ mod tests {
             receiver.read_to_end(&mut got).await.unwrap();
             got
         });
-        let mut progress = Progress::default();
-        assert!(
-            !write_now(&sender, &frames, &mut progress).unwrap(),
-            "more than the socket takes at once"
-        );
-        write_rest(&sender, &frames, &mut progress).await.unwrap();
-        write_rest(&sender, &[b"end"], &mut Progress::default())
-            .await
-            .unwrap();
+        write_frames(&mut sender, &frames).await.unwrap();
+        write_frames(&mut sender, &[b"end"]).await.unwrap();
         drop(sender);
         let got = reading.await.unwrap();
         assert_eq!(got.len(), expected.len() + 3);
