@@ -122,9 +122,10 @@ impl Socket {
             };
             let step = match message {
                 Incoming::Text(text) => {
-                    let handled = session
-                        .call(|done| SessionMsg::Frame(text, done), None)
-                        .await;
+                    // Boxed, as is the close: rare, and the task would be this much larger
+                    // the whole time.
+                    let handled =
+                        Box::pin(session.call(|done| SessionMsg::Frame(text, done), None)).await;
                     if matches!(handled, Ok(ractor::rpc::CallResult::Success(()))) {
                         Step::Go
                     } else {

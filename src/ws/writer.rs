@@ -1,9 +1,11 @@
 //! Server frames out: whole wire frames, already encoded (once per route for events), written
 //! with vectored writes, so a batch of frames costs one system call while the socket takes it.
 
+use std::future::poll_fn;
 use std::io::IoSlice;
+use std::pin::Pin;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 /// Frames per system call; well under every system's IOV_MAX.
@@ -18,18 +20,23 @@ pub(super) async fn write_frames(
     // Bytes of `frames[next]` already written.
     let mut offset = 0;
     while next < frames.len() {
-        let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
-        let mut count = 0;
-        for (slice, frame) in slices.iter_mut().zip(&frames[next..]) {
-            let bytes = frame.as_ref();
-            *slice = IoSlice::new(if count == 0 { &bytes[offset..] } else { bytes });
-            count += 1;
-        }
-        let mut written = stream.write_vectored(&slices[..count]).await?;
+        // The slices live within one poll, never across an await: in the future they would
+        // weigh 1 KiB on every socket's task for its whole life.
+        let written = poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
+            let mut count = 0;
+            for (slice, frame) in slices.iter_mut().zip(&frames[next..]) {
+                let bytes = frame.as_ref();
+                *slice = IoSlice::new(if count == 0 { &bytes[offset..] } else { bytes });
+                count += 1;
+            }
+            Pin::new(&mut *stream).poll_write_vectored(cx, &slices[..count])
+        })
+        .await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        written += offset;
+        let mut written = written + offset;
         while next < frames.len() && written >= frames[next].as_ref().len() {
             written -= frames[next].as_ref().len();
             next += 1;
