@@ -112,41 +112,48 @@ impl Socket {
     /// Acts on every whole message read so far.
     async fn act_on_messages(&mut self, session: &ActorRef<SessionMsg>, outbox: &Outbox) -> Step {
         loop {
-            let message = match self.reader.next() {
-                Ok(Some(message)) => message,
+            let step = match self.reader.next() {
+                Ok(Some(message)) => self.act_on(message, session, outbox).await,
                 Ok(None) => return Step::Go,
                 Err(error) => {
                     self.close(error.close_code(), &error.to_string()).await;
-                    return Step::Stop;
-                }
-            };
-            let step = match message {
-                Incoming::Text(text) => {
-                    // Boxed, as is the close: rare, and the task would be this much larger
-                    // the whole time.
-                    let handled =
-                        Box::pin(session.call(|done| SessionMsg::Frame(text, done), None)).await;
-                    if matches!(handled, Ok(ractor::rpc::CallResult::Success(()))) {
-                        Step::Go
-                    } else {
-                        let reason = CloseReason::InternalError;
-                        self.close(reason.code(), reason.text()).await;
-                        Step::Stop
-                    }
-                }
-                Incoming::Ping(payload) => {
-                    self.send_control(outbox, encode(Opcode::Pong, &[&payload]))
-                        .await
-                }
-                Incoming::Close(code) => {
-                    let code = code.map(u16::to_be_bytes);
-                    let echo = encode(Opcode::Close, &[code.as_ref().map_or(&[][..], |c| c)]);
-                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.write(&[echo])).await;
                     Step::Stop
                 }
             };
             if let Step::Stop = step {
                 return step;
+            }
+        }
+    }
+
+    async fn act_on(
+        &mut self,
+        message: Incoming,
+        session: &ActorRef<SessionMsg>,
+        outbox: &Outbox,
+    ) -> Step {
+        match message {
+            Incoming::Text(text) => {
+                // Boxed, as is the close: rare, and the task would be this much larger the
+                // whole time.
+                let handled =
+                    Box::pin(session.call(|done| SessionMsg::Frame(text, done), None)).await;
+                if matches!(handled, Ok(ractor::rpc::CallResult::Success(()))) {
+                    return Step::Go;
+                }
+                let reason = CloseReason::InternalError;
+                self.close(reason.code(), reason.text()).await;
+                Step::Stop
+            }
+            Incoming::Ping(payload) => {
+                self.send_control(outbox, encode(Opcode::Pong, &[&payload]))
+                    .await
+            }
+            Incoming::Close(code) => {
+                let code = code.map(u16::to_be_bytes);
+                let echo = encode(Opcode::Close, &[code.as_ref().map_or(&[][..], |c| c)]);
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.write(&[echo])).await;
+                Step::Stop
             }
         }
     }
