@@ -34,6 +34,32 @@ pub(crate) enum RestError {
     },
 }
 
+/// How one try of a request ended, when it did not get an answer.
+enum Attempt {
+    /// No connection could be opened.
+    Refused(RestError),
+    /// The connection closed before the request was sent.
+    Unsent(String),
+    Failed(String),
+}
+
+impl Attempt {
+    fn from_hyper(error: hyper::Error) -> Attempt {
+        if error.is_canceled() || error.is_closed() {
+            Attempt::Unsent(error.to_string())
+        } else {
+            Attempt::Failed(error.to_string())
+        }
+    }
+
+    fn into_error(self, failed: impl Fn(String) -> RestError) -> RestError {
+        match self {
+            Attempt::Refused(error) => error,
+            Attempt::Unsent(reason) | Attempt::Failed(reason) => failed(reason),
+        }
+    }
+}
+
 /// Where the REST API is: `http://host:port[/prefix]`.
 #[derive(Debug, Clone)]
 pub(crate) struct RestTarget {
@@ -92,7 +118,9 @@ impl RestClient {
         self.connection().await.map(drop)
     }
 
-    /// One request; the status and body, whatever the status.
+    /// One request; the status and body, whatever the status. A request that a kept-alive
+    /// connection could not even send (the node closed it as idle at that moment: hyper says
+    /// "canceled") goes once more on a fresh connection: nothing of it reached the node.
     pub(crate) async fn send(
         &mut self,
         method: Method,
@@ -105,36 +133,54 @@ impl RestClient {
             path: path.to_string(),
             reason,
         };
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(format!("{}{path}", self.target.prefix))
-            .header(hyper::header::HOST, &self.target.authority);
-        if let Some(token) = token {
-            request = request.header("X-Auth-Token", token);
+        let request = || {
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(format!("{}{path}", self.target.prefix))
+                .header(hyper::header::HOST, &self.target.authority);
+            if let Some(token) = token {
+                request = request.header("X-Auth-Token", token);
+            }
+            request
+                .body(Full::new(body.clone()))
+                .map_err(|e| failed(e.to_string()))
+        };
+        let (first, second) = (request()?, request()?);
+        let reused = self.sender.is_some();
+        match self.exchange(first).await {
+            Err(Attempt::Unsent(_)) if reused => {}
+            outcome => return outcome.map_err(|attempt| attempt.into_error(failed)),
         }
-        let request = request
-            .body(Full::new(body))
-            .map_err(|e| failed(e.to_string()))?;
+        self.exchange(second)
+            .await
+            .map_err(|attempt| attempt.into_error(failed))
+    }
+
+    /// One request on the current connection (opened if needed), within [`REQUEST_TIMEOUT`].
+    async fn exchange(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), Attempt> {
         let exchange = async {
-            let sender = self.connection().await?;
-            sender.ready().await.map_err(|e| failed(e.to_string()))?;
+            let sender = self.connection().await.map_err(Attempt::Refused)?;
+            sender.ready().await.map_err(Attempt::from_hyper)?;
             let response = sender
                 .send_request(request)
                 .await
-                .map_err(|e| failed(e.to_string()))?;
+                .map_err(Attempt::from_hyper)?;
             let status = response.status();
             let body = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| failed(e.to_string()))?
+                .map_err(|e| Attempt::Failed(e.to_string()))?
                 .to_bytes();
             Ok((status, body))
         };
         let outcome = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
             .unwrap_or_else(|_| {
-                Err(failed(format!(
+                Err(Attempt::Failed(format!(
                     "no answer within {}s",
                     REQUEST_TIMEOUT.as_secs()
                 )))
@@ -194,6 +240,41 @@ pub(crate) fn error_message(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A server that answers one request per connection and then closes it without saying so
+    /// (as a node closes a kept-alive connection it found idle): every request still gets its
+    /// answer, on a fresh connection when the old one is gone.
+    #[tokio::test]
+    async fn a_connection_closed_by_the_server_is_replaced() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut byte = [0u8; 1];
+                    if stream.read_exact(&mut byte).await.is_err() {
+                        break;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            }
+        });
+        let mut client = RestClient::new(RestTarget::parse(&format!("http://{addr}")).unwrap());
+        for i in 0..20 {
+            let (status, body) = client
+                .send(Method::GET, "/metrics", None, Bytes::new())
+                .await
+                .unwrap_or_else(|e| panic!("request {i}: {e}"));
+            assert_eq!((status, &body[..]), (StatusCode::OK, &b"ok"[..]));
+        }
+    }
 
     #[test]
     fn targets() {
