@@ -54,11 +54,6 @@ impl TextFrame {
         Self(encode(Opcode::Text, &parts))
     }
 
-    /// The frame as it goes on the wire.
-    pub fn wire(&self) -> &Bytes {
-        &self.0
-    }
-
     /// The text the client receives.
     pub fn text(&self) -> &str {
         let payload = &self.0[header_len_of(&self.0)..];
@@ -77,7 +72,7 @@ impl TextFrame {
 }
 
 impl AsRef<[u8]> for TextFrame {
-    /// The wire bytes.
+    /// The frame as it goes on the wire.
     fn as_ref(&self) -> &[u8] {
         &self.0
     }
@@ -123,7 +118,7 @@ mod tests {
         ] {
             let text = "x".repeat(len);
             let frame = TextFrame::from(text.clone());
-            let wire = frame.wire();
+            let wire = frame.as_ref();
             assert_eq!(wire[0], 0x81, "FIN and text, never masked");
             assert_eq!(wire[1] & 0x80, 0, "never masked");
             assert_eq!(wire.len(), header + len, "{len}");
@@ -137,7 +132,7 @@ mod tests {
     fn joined_parts_are_one_payload() {
         let frame = TextFrame::joined(&["{\"a\":", "1}"]);
         assert_eq!(frame.text(), "{\"a\":1}");
-        assert_eq!(frame.wire()[..2], [0x81, 7]);
+        assert_eq!(frame.as_ref()[..2], [0x81, 7]);
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl Tally {
 
 /// Which of one socket's stamped events were seen already. Events reach a socket in stamp order
 /// when one publish is in flight at a time: then any event not newer than the last is counted
-/// as a duplicate (`window` 0). With several publishes in flight (--publish-concurrency), an
+/// as a duplicate (`window` 1). With several publishes in flight (--publish-concurrency), an
 /// event may overtake an earlier one on its way through the node: the last `window` sequence
 /// numbers seen are kept, so that an earlier event arriving late still counts as received, once.
 /// One older than every kept number cannot be told from a duplicate, and counts as one.
