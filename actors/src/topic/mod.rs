@@ -4,10 +4,19 @@
 //!
 //! Words follow RabbitMQ: the empty string has no words, and every `.` separates two words that
 //! may be empty (`a..b` is `a`, ``, `b`). Only a word that is exactly `*` or `#` is a wildcard.
+//!
+//! Literal words are numbered once ([`words`]): a match looks each of the key's words up there
+//! at most once, and every node then finds its child by number, never comparing strings.
+
+mod small_vec;
+mod words;
 
 use std::collections::HashMap;
 
 use slab::Slab;
+
+use small_vec::SmallVec;
+use words::{WordId, Words};
 
 type NodeId = u32;
 const NONE: NodeId = NodeId::MAX;
@@ -18,44 +27,44 @@ const SMALL_MAX: usize = 8;
 /// A map shrinking to this many goes back to a vec (lower than `SMALL_MAX`, so no flapping).
 const SMALL_BACK: usize = 4;
 
-/// Literal children. Most nodes have one or two, so a vec is smaller and faster than a map; the
-/// map is boxed to keep the common case at 24 bytes. std's SipHash, because words come from
-/// clients and a weaker hash would let them build collisions.
+/// Literal children by word number. Most nodes have one or two, so a scan of 8-byte pairs beats
+/// a map; the map is boxed to keep the common case at 24 bytes. Word numbers are ours, not
+/// clients', so a fixed fast hash is safe for the map.
 enum Children {
-    Small(Vec<(Box<str>, NodeId)>),
+    Small(Vec<(WordId, NodeId)>),
     #[allow(
         clippy::box_collection,
         reason = "keeps every node's Children at 24 bytes"
     )]
-    Map(Box<HashMap<Box<str>, NodeId>>),
+    Map(Box<HashMap<WordId, NodeId, foldhash::fast::FixedState>>),
 }
 
 impl Children {
-    fn get(&self, word: &str) -> Option<NodeId> {
+    fn get(&self, word: WordId) -> Option<NodeId> {
         match self {
-            Children::Small(v) => v.iter().find(|(w, _)| &**w == word).map(|&(_, c)| c),
-            Children::Map(m) => m.get(word).copied(),
+            Children::Small(v) => v.iter().find(|&&(w, _)| w == word).map(|&(_, c)| c),
+            Children::Map(m) => m.get(&word).copied(),
         }
     }
 
-    fn insert(&mut self, word: &str, child: NodeId) {
+    fn insert(&mut self, word: WordId, child: NodeId) {
         match self {
-            Children::Small(v) if v.len() < SMALL_MAX => v.push((word.into(), child)),
+            Children::Small(v) if v.len() < SMALL_MAX => v.push((word, child)),
             Children::Small(v) => {
-                let mut m: HashMap<Box<str>, NodeId> = v.drain(..).collect();
-                m.insert(word.into(), child);
+                let mut m: HashMap<_, _, _> = v.drain(..).collect();
+                m.insert(word, child);
                 *self = Children::Map(Box::new(m));
             }
             Children::Map(m) => {
-                m.insert(word.into(), child);
+                m.insert(word, child);
             }
         }
     }
 
-    fn remove(&mut self, word: &str) {
+    fn remove(&mut self, word: WordId) {
         match self {
             Children::Small(v) => {
-                if let Some(at) = v.iter().position(|(w, _)| &**w == word) {
+                if let Some(at) = v.iter().position(|&(w, _)| w == word) {
                     v.swap_remove(at);
                     if v.is_empty() {
                         // Give the allocation back: this node may live on with ids only.
@@ -64,7 +73,7 @@ impl Children {
                 }
             }
             Children::Map(m) => {
-                m.remove(word);
+                m.remove(&word);
                 if m.len() <= SMALL_BACK {
                     *self = Children::Small(m.drain().collect());
                 }
@@ -106,15 +115,6 @@ impl Node {
     fn is_unused(&self) -> bool {
         self.ids.is_empty() && self.is_leaf()
     }
-
-    fn child(&self, word: &str) -> Option<NodeId> {
-        let c = match word {
-            "*" => self.star,
-            "#" => self.hash,
-            _ => return self.literal.get(word),
-        };
-        (c != NONE).then_some(c)
-    }
 }
 
 fn words(pattern: &str) -> impl Iterator<Item = &str> {
@@ -129,6 +129,8 @@ fn words(pattern: &str) -> impl Iterator<Item = &str> {
 /// Each pattern carries any number of `usize` ids.
 pub struct TopicTrie {
     nodes: Slab<Node>,
+    /// The literal words of the nodes' edges.
+    words: Words,
     /// (pattern, id) pairs held.
     len: usize,
     /// Patterns holding at least one id.
@@ -142,6 +144,7 @@ impl Default for TopicTrie {
         debug_assert_eq!(root, ROOT as usize);
         TopicTrie {
             nodes,
+            words: Words::default(),
             len: 0,
             patterns: 0,
         }
@@ -156,19 +159,9 @@ impl TopicTrie {
     pub fn insert(&mut self, pattern: &str, id: usize) {
         let mut at = ROOT;
         for word in words(pattern) {
-            at = match self.nodes[at as usize].child(word) {
+            at = match self.child(at, word) {
                 Some(c) => c,
-                None => {
-                    let c = self.nodes.insert(Node::new());
-                    let c = NodeId::try_from(c).expect("topic trie node count fits in u32");
-                    let node = &mut self.nodes[at as usize];
-                    match word {
-                        "*" => node.star = c,
-                        "#" => node.hash = c,
-                        _ => node.literal.insert(word, c),
-                    }
-                    c
-                }
+                None => self.add_child(at, word),
             };
         }
         let ids = &mut self.nodes[at as usize].ids;
@@ -186,7 +179,7 @@ impl TopicTrie {
         let mut path: Vec<(NodeId, &str)> = Vec::new();
         let mut at = ROOT;
         for word in words(pattern) {
-            match self.nodes[at as usize].child(word) {
+            match self.child(at, word) {
                 Some(c) => {
                     path.push((at, word));
                     at = c;
@@ -210,12 +203,7 @@ impl TopicTrie {
                 break;
             }
             self.nodes.remove(at as usize);
-            let node = &mut self.nodes[parent as usize];
-            match word {
-                "*" => node.star = NONE,
-                "#" => node.hash = NONE,
-                _ => node.literal.remove(word),
-            }
+            self.remove_child(parent, word);
             at = parent;
         }
         if self.len == 0 {
@@ -230,14 +218,8 @@ impl TopicTrie {
         if self.len == 0 {
             return;
         }
-        let mut walk = Walk {
-            key,
-            end: key.len() + 1,
-            hash_from: SmallVec::new(),
-            hits: SmallVec::new(),
-        };
-        let start = if key.is_empty() { walk.end } else { 0 };
-        self.walk(ROOT, start, &mut walk);
+        let mut walk = Walk::new(key);
+        self.walk(ROOT, 0, &mut walk);
         self.emit(&walk.hits, &mut f);
     }
 
@@ -267,8 +249,44 @@ impl TopicTrie {
         self.nodes.len()
     }
 
-    /// Visits state (node, pos): `pos` is the byte offset where the key's remaining words start,
-    /// or `walk.end` when none remain.
+    /// The child of `at` along one pattern word.
+    fn child(&self, at: NodeId, word: &str) -> Option<NodeId> {
+        let node = &self.nodes[at as usize];
+        let c = match word {
+            "*" => node.star,
+            "#" => node.hash,
+            _ => return node.literal.get(self.words.id(word)?),
+        };
+        (c != NONE).then_some(c)
+    }
+
+    fn add_child(&mut self, parent: NodeId, word: &str) -> NodeId {
+        let c = self.nodes.insert(Node::new());
+        let c = NodeId::try_from(c).expect("topic trie node count fits in u32");
+        let node = &mut self.nodes[parent as usize];
+        match word {
+            "*" => node.star = c,
+            "#" => node.hash = c,
+            _ => node.literal.insert(self.words.acquire(word), c),
+        }
+        c
+    }
+
+    fn remove_child(&mut self, parent: NodeId, word: &str) {
+        let node = &mut self.nodes[parent as usize];
+        match word {
+            "*" => node.star = NONE,
+            "#" => node.hash = NONE,
+            _ => {
+                let number = self.words.id(word).expect("an edge's word is numbered");
+                node.literal.remove(number);
+                self.words.release(word);
+            }
+        }
+    }
+
+    /// Visits state (node, pos): `pos` is the index of the key's next word, or the key's word
+    /// count when none remain.
     fn walk(&self, at: NodeId, pos: usize, walk: &mut Walk<'_>) {
         let node = &self.nodes[at as usize];
         if pos == walk.end {
@@ -276,12 +294,14 @@ impl TopicTrie {
                 walk.hits.push(at);
             }
         } else {
-            let (word, next) = walk.word_at(pos);
-            if let Some(c) = node.literal.get(word) {
-                self.walk(c, next, walk);
+            if !node.literal.is_empty()
+                && let Some(word) = walk.word(pos, &self.words)
+                && let Some(c) = node.literal.get(word)
+            {
+                self.walk(c, pos + 1, walk);
             }
             if node.star != NONE {
-                self.walk(node.star, next, walk);
+                self.walk(node.star, pos + 1, walk);
             }
         }
         if node.hash != NONE {
@@ -311,28 +331,22 @@ impl TopicTrie {
         let stop = match seen {
             Some((_, seen)) if *seen <= from => return,
             Some((_, seen)) => std::mem::replace(seen, from),
-            None => walk.end + 1,
-        };
-        if stop > walk.end {
-            walk.hash_from.push((at, from));
-        }
-        let mut pos = from;
-        while pos < stop {
-            self.walk(at, pos, walk);
-            if pos == walk.end {
-                break;
+            None => {
+                walk.hash_from.push((at, from));
+                walk.end + 1
             }
-            pos = walk.word_at(pos).1;
+        };
+        for pos in from..stop {
+            self.walk(at, pos, walk);
         }
     }
 
     fn emit(&self, hits: &SmallVec<NodeId>, f: &mut impl FnMut(usize)) {
         match hits.len() {
             0 => {}
-            1 => self.nodes[hits.inline[0] as usize]
-                .ids
+            1 => hits
                 .iter()
-                .for_each(|&id| f(id)),
+                .for_each(|&hit| self.nodes[hit as usize].ids.iter().for_each(|&id| f(id))),
             n if n <= MERGE_MAX => {
                 // Each node's ids are sorted: a k-way merge drops ids held by several matching
                 // patterns without allocating.
@@ -366,9 +380,11 @@ impl TopicTrie {
 /// Matching patterns merged on the stack; more than this and `emit` sorts a vec.
 const MERGE_MAX: usize = 8;
 
+/// One match in progress.
 struct Walk<'k> {
     key: &'k str,
-    /// Past the last position: no words remain.
+    words: SmallVec<KeyWord>,
+    /// The key's word count: the position where no words remain.
     end: usize,
     /// For each `#` node visited: the smallest position it has been expanded from.
     hash_from: SmallVec<(NodeId, usize)>,
@@ -376,58 +392,68 @@ struct Walk<'k> {
     hits: SmallVec<NodeId>,
 }
 
+/// One word of the key: where it lies, and its number once looked up.
+#[derive(Clone, Copy, Default)]
+struct KeyWord {
+    start: usize,
+    end: usize,
+    number: Lookup,
+}
+
+#[derive(Clone, Copy, Default)]
+enum Lookup {
+    #[default]
+    NotYet,
+    /// No pattern has this word: only wildcards can take it.
+    Unknown,
+    Known(WordId),
+}
+
 impl<'k> Walk<'k> {
-    /// The word at `pos` (< end) and the position after it.
-    fn word_at(&self, pos: usize) -> (&'k str, usize) {
-        let rest = &self.key[pos..];
-        // A plain byte scan: words are short, and `str::find`'s searcher setup costs more.
-        match rest.bytes().position(|b| b == b'.') {
-            Some(dot) => (&rest[..dot], pos + dot + 1),
-            None => (rest, self.end),
+    fn new(key: &'k str) -> Self {
+        let mut words = SmallVec::new();
+        // RabbitMQ: the empty key is no words at all, not one empty word.
+        if !key.is_empty() {
+            let mut start = 0;
+            for dot in memchr::memchr_iter(b'.', key.as_bytes()) {
+                words.push(KeyWord::between(start, dot));
+                start = dot + 1;
+            }
+            words.push(KeyWord::between(start, key.len()));
+        }
+        Walk {
+            key,
+            end: words.len(),
+            words,
+            hash_from: SmallVec::new(),
+            hits: SmallVec::new(),
+        }
+    }
+
+    /// The number of the key's word at `pos` (< end), looked up once per match.
+    fn word(&mut self, pos: usize, numbers: &Words) -> Option<WordId> {
+        let word = self.words.get_mut(pos);
+        if let Lookup::NotYet = word.number {
+            let text = &self.key[word.start..word.end];
+            word.number = match numbers.id(text) {
+                Some(number) => Lookup::Known(number),
+                None => Lookup::Unknown,
+            };
+        }
+        match word.number {
+            Lookup::Known(number) => Some(number),
+            _ => None,
         }
     }
 }
 
-const INLINE: usize = 8;
-
-/// A few items on the stack, the rest (rarely) on the heap: the hot path allocates nothing for
-/// the common key.
-struct SmallVec<T: Copy + Default> {
-    inline: [T; INLINE],
-    len: usize,
-    spill: Vec<T>,
-}
-
-impl<T: Copy + Default> SmallVec<T> {
-    fn new() -> Self {
-        SmallVec {
-            inline: [T::default(); INLINE],
-            len: 0,
-            spill: Vec::new(),
+impl KeyWord {
+    fn between(start: usize, end: usize) -> Self {
+        KeyWord {
+            start,
+            end,
+            number: Lookup::NotYet,
         }
-    }
-
-    fn len(&self) -> usize {
-        self.len + self.spill.len()
-    }
-
-    fn push(&mut self, item: T) {
-        if self.len < INLINE {
-            self.inline[self.len] = item;
-            self.len += 1;
-        } else {
-            self.spill.push(item);
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &T> {
-        self.inline[..self.len].iter().chain(self.spill.iter())
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.inline[..self.len]
-            .iter_mut()
-            .chain(self.spill.iter_mut())
     }
 }
 
@@ -725,7 +751,27 @@ mod tests {
         assert_eq!(t.pattern_count(), 0);
         assert_eq!(t.node_count(), nodes0);
         assert_eq!(t.nodes.capacity(), cap0);
+        assert_eq!(t.words.len(), 0);
         assert!(matches!(&t.nodes[0].literal, Children::Small(v) if v.capacity() == 0));
+    }
+
+    #[test]
+    fn a_word_shared_by_patterns_outlives_each_of_them() {
+        let mut t = TopicTrie::new();
+        t.insert("a.x", 1);
+        t.insert("x.a", 2);
+        t.insert("b.x", 3);
+        assert_eq!(t.words.len(), 3);
+        assert!(t.remove("a.x", 1));
+        assert_eq!(matches(&t, "x.a"), vec![2]);
+        assert_eq!(matches(&t, "b.x"), vec![3]);
+        assert!(matches(&t, "a.x").is_empty());
+        assert_eq!(t.words.len(), 3, "a and x still label edges");
+        assert!(t.remove("x.a", 2));
+        assert_eq!(t.words.len(), 2);
+        assert_eq!(matches(&t, "b.x"), vec![3]);
+        assert!(t.remove("b.x", 3));
+        assert_eq!(t.words.len(), 0);
     }
 
     #[test]
@@ -799,6 +845,7 @@ mod tests {
             }
             assert!(t.is_empty());
             assert_eq!(t.node_count(), 1);
+            assert_eq!(t.words.len(), 0);
         }
     }
 
