@@ -187,6 +187,11 @@ pub struct ServeArgs {
     /// Websocket handshakes under way at once; past it the oldest gives way
     #[arg(long, value_name = "N")]
     pub max_handshakes: Option<String>,
+
+    /// Log lines as "text" or "json" (one object per line); SWITCHYARD_LOG or RUST_LOG filter
+    /// them, as in "info,switchyard::ws=debug"
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 impl ServeArgs {

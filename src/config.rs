@@ -26,6 +26,7 @@ use switchyard_actors::outbox::{OutboxLimits, SlowConsumerPolicy};
 use switchyard_actors::rate_limit::RateLimit;
 
 use crate::cli::ServeArgs;
+use crate::logging::LogFormat;
 use crate::tcp::{FD_RESERVE, open_file_limit};
 
 /// Where events travel between nodes.
@@ -124,6 +125,8 @@ pub struct Settings {
     pub max_connections: usize,
     #[serde(with = "count")]
     pub max_handshakes: usize,
+    #[serde(with = "log_format")]
+    pub log_format: LogFormat,
 }
 
 impl Default for Settings {
@@ -159,6 +162,7 @@ impl Default for Settings {
             max_rest_connections: DEFAULT_MAX_REST_CONNECTIONS,
             max_connections: default_max_connections(),
             max_handshakes: 1024,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -584,6 +588,18 @@ mod policy {
     }
 }
 
+mod log_format {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(format: &LogFormat, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(format)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LogFormat, D::Error> {
+        parsed(d, str::parse)
+    }
+}
+
 /// A duration > 0.
 mod duration {
     use super::*;
@@ -826,6 +842,7 @@ mod tests {
             max_handshakes: 41,
             max_binding_id_bytes: 51,
             max_binding_bytes_per_socket: 61,
+            log_format: LogFormat::Json,
             ..Settings::default()
         };
         s.max_connections_per_account = 12;
@@ -866,6 +883,7 @@ max_connections = 31
 max_handshakes = 41
 max_binding_id_bytes = 51
 max_binding_bytes_per_socket = 61
+log_format = "json"
 "#;
 
     #[test]
@@ -919,6 +937,7 @@ max_binding_bytes_per_socket = 61
             ("SWITCHYARD_MAX_HANDSHAKES", "41"),
             ("SWITCHYARD_MAX_BINDING_ID_BYTES", "51"),
             ("SWITCHYARD_MAX_BINDING_BYTES_PER_SOCKET", "61"),
+            ("SWITCHYARD_LOG_FORMAT", "json"),
             // Not settings: ignored.
             ("SWITCHYARD_LOG", "debug"),
             ("SWITCHYARD_NO_SUCH_THING", "x"),
@@ -960,6 +979,7 @@ max_binding_bytes_per_socket = 61
             max_handshakes: s("41"),
             max_binding_id_bytes: s("51"),
             max_binding_bytes_per_socket: s("61"),
+            log_format: s("json"),
         }
     }
 
@@ -1130,6 +1150,7 @@ max_binding_bytes_per_socket = 61
                 "soon",
                 "\"soon\" is not a duration (e.g. 500ms, 30s, 5m or 1h; a bare number is seconds)",
             ),
+            ("log_format", "xml", "\"xml\" is not \"text\" or \"json\""),
             ("idle_timeout", "0ms", "must be greater than 0"),
             (
                 "idle_timeout",

@@ -7,6 +7,7 @@
 //! - [`http`]: the REST API (warp).
 //! - [`bus`]: where events come from: the embedded bus, or RabbitMQ (cluster mode).
 //! - [`node`]: starts and stops a whole node.
+//! - [`logging`]: the log's format and filter.
 
 // What is public is reachable from here; the rest says pub(crate). Unused dependencies are
 // reported outside unit tests (which do not use every dev-dependency).
@@ -18,6 +19,7 @@ mod bus;
 pub mod cli;
 pub mod config;
 mod http;
+pub mod logging;
 pub mod node;
 mod secret;
 pub mod serve;

@@ -23,11 +23,11 @@ fn main() -> ExitCode {
     let cli = switchyard::cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            switchyard::serve::init_logging();
             let settings = match Settings::load(&args) {
                 Ok(settings) => settings,
                 Err(error) => return refuse(&error),
             };
+            switchyard::logging::init(settings.log_format);
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
                 Err(error) => return refuse(&error),

@@ -6,20 +6,6 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::config::Settings;
 use crate::node::{Node, StartError};
 
-/// Logs to stderr, filtered by `SWITCHYARD_LOG` (or `RUST_LOG`), `info` by default.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        // lapin logs every closed channel as an error, the probe of an absent exchange included;
-        // what matters of its errors reaches the bus link as results, which it logs.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=off"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 pub async fn run(settings: Settings) -> Result<(), StartError> {
     let secret_file = settings.secret_file.clone();
     let node = Node::start(settings).await?;

@@ -722,3 +722,102 @@ async fn serve_rereads_the_directory_on_sighup_and_never_logs_a_token() {
         }
     }
 }
+
+/// `--log-format json`: every line one JSON object; a socket's lines carry its id; a flood of
+/// broken frames from many sockets is one warning per ten seconds, counting the rest; no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_json_lines_that_name_sockets_and_do_not_flood() {
+    const BROKEN: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, accounts) = write_auth_files(dir.path());
+    let mut process = Process::spawn(
+        &[
+            "serve",
+            "--ws-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--secret-file",
+            secret.to_str().unwrap(),
+            "--accounts-file",
+            accounts.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ],
+        &[("SWITCHYARD_LOG", "debug")],
+        dir.path(),
+    );
+    let listening = process.line_containing("switchyard is listening").await;
+    let listening: serde_json::Value = serde_json::from_str(&listening).expect("a JSON line");
+    let ws: std::net::SocketAddr = listening["websockets"].as_str().unwrap().parse().unwrap();
+
+    let parent_token = token(PARENT);
+    let mut client = Client::connect(ws).await;
+    client.authenticate(&parent_token).await;
+    let started = std::time::Instant::now();
+    // Each sends an unmasked frame right behind its upgrade: closed 1002.
+    let upgrade = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let mut broken = upgrade.as_bytes().to_vec();
+    broken.extend_from_slice(&[0x81, 0x02, b'{', b'}']);
+    let answers = futures_util::future::join_all(
+        (0..BROKEN).map(|_| raw_exchange(ws, &broken, Duration::from_secs(1))),
+    )
+    .await;
+    let flood_took = started.elapsed();
+    for answer in &answers {
+        assert!(answer.starts_with("HTTP/1.1 101"), "{answer:?}");
+    }
+    client.sync().await;
+
+    process.signal(libc::SIGTERM);
+    assert_eq!(client.expect_close().await, 1001);
+    assert_eq!(process.exit_code().await, Some(0));
+    let mut log = Vec::new();
+    while let Some(line) = process.stderr.recv().await {
+        log.push(line);
+    }
+
+    let lines: Vec<serde_json::Value> = log
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    for line in &lines {
+        for field in ["timestamp", "level", "target", "message"] {
+            assert!(line.get(field).is_some(), "no {field}: {line}");
+        }
+    }
+    let with_message = |message: &str| -> Vec<&serde_json::Value> {
+        lines.iter().filter(|l| l["message"] == message).collect()
+    };
+    let opened = with_message("socket opened");
+    assert_eq!(opened.len(), BROKEN + 1, "{log:#?}");
+    let ids: std::collections::BTreeSet<&str> = opened
+        .iter()
+        .map(|l| l["socket"].as_str().expect("a socket id"))
+        .collect();
+    assert_eq!(ids.len(), BROKEN + 1, "one id per socket");
+
+    // At most one warning per ten seconds, however many sockets broke the protocol.
+    let warned = with_message("closed a socket that sent a broken frame");
+    assert!(!warned.is_empty(), "{log:#?}");
+    assert!(
+        warned.len() as u64 <= 1 + flood_took.as_secs() / 10,
+        "{warned:#?}"
+    );
+    let first = warned[0];
+    assert_eq!(first["level"], "WARN");
+    assert_eq!(first["code"], 1002);
+    assert!(ids.contains(first["socket"].as_str().unwrap()), "{first}");
+    // Every socket's end is logged at debug, with its id.
+    let ended: std::collections::BTreeSet<&str> = with_message("socket closed")
+        .iter()
+        .map(|l| l["socket"].as_str().expect("a socket id"))
+        .collect();
+    assert_eq!(ended, ids);
+
+    let signature = parent_token.rsplit('.').next().unwrap();
+    for line in &log {
+        assert!(!line.contains(signature), "a token in the log: {line}");
+    }
+}

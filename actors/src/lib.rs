@@ -27,6 +27,7 @@ pub mod fabric;
 pub mod frame;
 pub mod id;
 pub mod limits;
+pub mod log_limit;
 pub mod metrics;
 pub mod month;
 pub mod outbox;

@@ -17,9 +17,13 @@ use crate::clock;
 use crate::description::{Description, DescriptionSlot, SocketFacts};
 use crate::fabric::Fabric;
 use crate::id::fresh_id;
+use crate::log_limit::LogLimit;
 use crate::outbox::{CloseReason, Outbox};
 use crate::router::SessionKey;
 use crate::session::{Session, SessionArgs, SessionMsg};
+
+/// A failing session is a bug, but one a client might trigger over and over.
+static SESSION_FAILED: LogLimit = LogLimit::new();
 
 pub enum SupervisorMsg {
     /// A socket was accepted: start its session.
@@ -234,7 +238,10 @@ impl Actor for Supervisor {
         match event {
             SupervisionEvent::ActorTerminated(cell, _, _) => state.forget(cell.get_id(), false),
             SupervisionEvent::ActorFailed(cell, error) => {
-                tracing::error!(%error, "session failed");
+                let socket = state.socket_id_of(cell.get_id());
+                SESSION_FAILED.note(|suppressed| {
+                    tracing::error!(socket = socket.as_deref(), %error, suppressed, "session failed")
+                });
                 state.forget(cell.get_id(), true)
             }
             _ => {}
@@ -410,6 +417,12 @@ impl SupervisorState {
             max_queued_bytes = backlog.limit(),
             "node-wide outbound bound passed: the biggest queues were shed"
         );
+    }
+
+    /// The id of the socket an actor is the session of.
+    fn socket_id_of(&self, actor: ActorId) -> Option<Arc<str>> {
+        let key = self.by_actor.get(&actor)?;
+        Some(self.sessions.get(key)?.id.clone())
     }
 
     fn forget(&mut self, actor: ActorId, failed: bool) {

@@ -20,6 +20,8 @@ use tower_service::Service;
 use warp::http::{Method, Request, StatusCode};
 use warp::reply::Response;
 
+use switchyard_actors::log_limit::LogLimit;
+
 use super::{HttpContext, api, refuse};
 use crate::tcp::turn_away;
 
@@ -52,7 +54,9 @@ pub(crate) async fn serve(
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, mostly: back off instead of spinning.
-                    tracing::warn!(%error, "REST accept failed");
+                    static ACCEPT_FAILED: LogLimit = LogLimit::new();
+                    ACCEPT_FAILED
+                        .note(|suppressed| tracing::warn!(%error, suppressed, "REST accept failed"));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

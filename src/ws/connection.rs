@@ -1,6 +1,6 @@
 //! One socket's task: reads client frames and hands text to the session actor (waiting for it,
 //! so a flooding client is slowed by TCP, not buffered), and writes what the session's outbox
-//! holds, a batch per wake-up in vectored writes.
+//! holds, a batch per wake-up in vectored writes. Its end is logged once, with the socket's id.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use switchyard_actors::outbox::{Batch, CloseReason, Outbox};
 use switchyard_actors::session::SessionMsg;
 use switchyard_actors::supervisor::{OpenedSession, SupervisorMsg};
 
+use super::ended::Ended;
 use super::listener::WsOptions;
 use super::reader::{Incoming, Reader};
 use super::writer::write_frames;
@@ -25,7 +26,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whether the connection goes on after a step.
 enum Step {
     Go,
-    Stop,
+    Stop(Ended),
 }
 
 struct Socket {
@@ -46,7 +47,9 @@ pub(super) async fn run(
     };
     let opened = ractor::call!(supervisor, |reply| SupervisorMsg::Open { peer, reply });
     let OpenedSession {
-        session, outbox, ..
+        session,
+        outbox,
+        id,
     } = match opened {
         Ok(Ok(opened)) => opened,
         _ => {
@@ -57,9 +60,11 @@ pub(super) async fn run(
         }
     };
 
+    tracing::debug!(socket = &*id, %peer, "socket opened");
     // Frames the client sent right behind its upgrade request are already read.
-    if let Step::Stop = socket.act_on_messages(&session, &outbox).await {
+    if let Step::Stop(ended) = socket.act_on_messages(&session, &outbox).await {
         session.stop(None);
+        ended.log(&id, peer);
         return;
     }
 
@@ -69,20 +74,20 @@ pub(super) async fn run(
     tick.tick().await;
     let mut last_heard = Instant::now();
     let mut last_ping = Instant::now();
-    loop {
+    let ended = loop {
         let step = tokio::select! {
             readable = socket.stream.readable() => match readable {
                 Ok(()) => {
                     last_heard = Instant::now();
                     socket.on_readable(&session, &outbox).await
                 }
-                Err(_) => Step::Stop,
+                Err(_) => Step::Stop(Ended::ConnectionLost),
             },
             _ = outbox.ready() => socket.write_batch(&outbox, outbox.take()).await,
             _ = tick.tick() => {
                 if last_heard.elapsed() >= options.idle_timeout {
                     socket.close(CloseReason::GoingAway.code(), "idle timeout").await;
-                    Step::Stop
+                    Step::Stop(Ended::IdleTimeout)
                 } else if last_ping.elapsed() >= options.ping_interval {
                     last_ping = Instant::now();
                     socket.send_control(&outbox, encode(Opcode::Ping, &[])).await
@@ -91,21 +96,22 @@ pub(super) async fn run(
                 }
             }
         };
-        if let Step::Stop = step {
-            break;
+        if let Step::Stop(ended) = step {
+            break ended;
         }
-    }
+    };
     session.stop(None);
+    ended.log(&id, peer);
 }
 
 impl Socket {
     /// Reads what arrived and acts on every whole message in it.
     async fn on_readable(&mut self, session: &ActorRef<SessionMsg>, outbox: &Outbox) -> Step {
         match self.reader.read_from(&self.stream) {
-            Ok(0) => Step::Stop,
+            Ok(0) => Step::Stop(Ended::ConnectionLost),
             Ok(_) => self.act_on_messages(session, outbox).await,
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Step::Go,
-            Err(_) => Step::Stop,
+            Err(_) => Step::Stop(Ended::ConnectionLost),
         }
     }
 
@@ -117,10 +123,10 @@ impl Socket {
                 Ok(None) => return Step::Go,
                 Err(error) => {
                     self.close(error.close_code(), &error.to_string()).await;
-                    Step::Stop
+                    Step::Stop(Ended::BrokenFrame(error))
                 }
             };
-            if let Step::Stop = step {
+            if let Step::Stop(_) = step {
                 return step;
             }
         }
@@ -143,17 +149,17 @@ impl Socket {
                 }
                 let reason = CloseReason::InternalError;
                 self.close(reason.code(), reason.text()).await;
-                Step::Stop
+                Step::Stop(Ended::Closed(reason))
             }
             Incoming::Ping(payload) => {
                 self.send_control(outbox, encode(Opcode::Pong, &[&payload]))
                     .await
             }
             Incoming::Close(code) => {
-                let code = code.map(u16::to_be_bytes);
-                let echo = encode(Opcode::Close, &[code.as_ref().map_or(&[][..], |c| c)]);
+                let echoed = code.map(u16::to_be_bytes);
+                let echo = encode(Opcode::Close, &[echoed.as_ref().map_or(&[][..], |c| c)]);
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.write(&[echo])).await;
-                Step::Stop
+                Step::Stop(Ended::ByClient(code))
             }
         }
     }
@@ -170,7 +176,7 @@ impl Socket {
         match (step, batch.close) {
             (Step::Go, Some(reason)) => {
                 self.close(reason.code(), reason.text()).await;
-                Step::Stop
+                Step::Stop(Ended::Closed(reason))
             }
             (step, _) => step,
         }
@@ -190,10 +196,10 @@ impl Socket {
     ) -> Step {
         match tokio::time::timeout_at(deadline.into(), self.write(frames)).await {
             Ok(Ok(())) => Step::Go,
-            Ok(Err(_)) => Step::Stop,
+            Ok(Err(_)) => Step::Stop(Ended::ConnectionLost),
             Err(_stalled) => {
                 outbox.cut_for_a_stalled_write();
-                Step::Stop
+                Step::Stop(Ended::WriteStalled)
             }
         }
     }

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
+use switchyard_actors::log_limit::LogLimit;
 use switchyard_actors::supervisor::SupervisorMsg;
 
 use super::admission::{AdmissionLimits, Admissions, Refused};
@@ -46,7 +47,9 @@ pub(crate) async fn serve(
             Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors, mostly: back off instead of spinning.
-                tracing::warn!(%error, "accept failed");
+                static ACCEPT_FAILED: LogLimit = LogLimit::new();
+                ACCEPT_FAILED
+                    .note(|suppressed| tracing::warn!(%error, suppressed, "accept failed"));
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

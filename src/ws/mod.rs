@@ -4,6 +4,7 @@
 
 mod admission;
 mod connection;
+mod ended;
 mod handshake;
 mod listener;
 mod reader;

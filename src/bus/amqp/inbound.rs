@@ -1,14 +1,14 @@
 //! Everything that arrives on the node's queue, by the exchange it came through: KAZOO events
 //! (routed to sockets), socket queries from other nodes or KAZOO's crossbar (answered),
 //! replies to this node's own queries, and heartbeats. A message nobody can use is counted and
-//! dropped, with a log line at most every [`LOG_EVERY`] per cause: a flood of bad messages
+//! dropped, with a log line at most every
+//! [`LOG_EVERY`](switchyard_actors::log_limit::LOG_EVERY) per cause: a flood of bad messages
 //! never floods the log, nor stops the consumer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lapin::message::Delivery;
-use parking_lot::Mutex;
 use ractor::rpc::CallResult;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use switchyard_actors::account::AccountId;
 use switchyard_actors::event::{BusMessage, Event};
 use switchyard_actors::exchange::Exchange;
+use switchyard_actors::log_limit::LogLimit;
 use switchyard_actors::supervisor::{FoundSocket, PageRequest, SupervisorMsg};
 
 use super::{Link, Shared, publish_json};
@@ -24,7 +25,6 @@ use crate::bus::messages::{
     Heartbeat, NODES_EXCHANGE, QUERY_EXCHANGE, REPLY_EXCHANGE, Reply, Request,
 };
 
-const LOG_EVERY: Duration = Duration::from_secs(10);
 /// How long answering another node may wait on this node's supervisor.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -196,29 +196,6 @@ async fn look_up(
 
 fn empty_list() -> Box<RawValue> {
     serde_json::value::to_raw_value(&[(); 0]).unwrap_or_default()
-}
-
-/// One log line per cause per [`LOG_EVERY`], saying how many were not logged.
-struct LogLimit(Mutex<Option<(Instant, u64)>>);
-
-impl LogLimit {
-    const fn new() -> Self {
-        Self(parking_lot::const_mutex(None))
-    }
-
-    fn note(&self, log: impl FnOnce(u64)) {
-        let now = Instant::now();
-        let mut last = self.0.lock();
-        match &mut *last {
-            Some((at, suppressed)) if now.duration_since(*at) < LOG_EVERY => *suppressed += 1,
-            _ => {
-                let suppressed = (*last).map_or(0, |(_, suppressed)| suppressed);
-                *last = Some((now, 0));
-                drop(last);
-                log(suppressed);
-            }
-        }
-    }
 }
 
 struct DropLogs {
