@@ -754,6 +754,13 @@ async fn serve_logs_json_lines_that_name_sockets_and_do_not_flood() {
     let parent_token = token(PARENT);
     let mut client = Client::connect(ws).await;
     client.authenticate(&parent_token).await;
+    let bad_token = expired_token(OTHER);
+    let mut refused = Client::connect(ws).await;
+    let reply = refused
+        .request(json!({"action": "ping", "auth_token": bad_token, "request_id": "b"}))
+        .await;
+    assert_error_reply(&reply, "b", "failed to authenticate token");
+    drop(refused);
     let started = std::time::Instant::now();
     // Each sends an unmasked frame right behind its upgrade: closed 1002.
     let upgrade = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -791,12 +798,26 @@ async fn serve_logs_json_lines_that_name_sockets_and_do_not_flood() {
         lines.iter().filter(|l| l["message"] == message).collect()
     };
     let opened = with_message("socket opened");
-    assert_eq!(opened.len(), BROKEN + 1, "{log:#?}");
+    assert_eq!(opened.len(), BROKEN + 2, "{log:#?}");
     let ids: std::collections::BTreeSet<&str> = opened
         .iter()
         .map(|l| l["socket"].as_str().expect("a socket id"))
         .collect();
-    assert_eq!(ids.len(), BROKEN + 1, "one id per socket");
+    assert_eq!(ids.len(), BROKEN + 2, "one id per socket");
+    // A line logged while a socket's frame is answered names the socket too.
+    let token_refused = lines
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("token refused")
+        })
+        .unwrap_or_else(|| panic!("no refused token logged: {log:#?}"));
+    assert!(
+        ids.contains(token_refused["span"]["socket"].as_str().unwrap_or_default()),
+        "{token_refused}"
+    );
 
     // At most one warning per ten seconds, however many sockets broke the protocol.
     let warned = with_message("closed a socket that sent a broken frame");
@@ -816,8 +837,10 @@ async fn serve_logs_json_lines_that_name_sockets_and_do_not_flood() {
         .collect();
     assert_eq!(ended, ids);
 
-    let signature = parent_token.rsplit('.').next().unwrap();
-    for line in &log {
-        assert!(!line.contains(signature), "a token in the log: {line}");
+    for token in [&parent_token, &bad_token] {
+        let signature = token.rsplit('.').next().unwrap();
+        for line in &log {
+            assert!(!line.contains(signature), "a token in the log: {line}");
+        }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::account::{AccountId, AccountScope};
 use crate::bindings::{self, Translation};
@@ -126,9 +127,12 @@ impl Actor for Session {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SessionMsg::Frame(text, done) => {
+                // Lines logged while answering (a refused token, say) name the socket; the span
+                // costs nothing unless debug logging is on.
+                let span = tracing::debug_span!("frame", socket = &*state.args.id);
                 // Boxed: ractor keeps the handler's future in the actor's loop for the actor's
                 // whole life, so its size would be every idle socket's.
-                let reply = Box::pin(state.answer(&text)).await?;
+                let reply = Box::pin(state.answer(&text).instrument(span)).await?;
                 state.args.outbox.push(reply);
                 let _ = done.send(());
             }
