@@ -171,6 +171,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
 
+    /// On SIGUSR1 (or POST /v2/drain without a duration), how long to take closing every
+    /// socket, a few at a time; new sockets are answered 503 meanwhile
+    #[arg(long, value_name = "DURATION")]
+    pub drain_duration: Option<String>,
+
     /// How long a REST request waits for an answer from the fabric before a 503
     #[arg(long, value_name = "DURATION")]
     pub query_timeout: Option<String>,

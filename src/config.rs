@@ -114,6 +114,10 @@ pub struct Settings {
     pub idle_timeout: Duration,
     #[serde(with = "grace")]
     pub shutdown_grace: Duration,
+    /// How long a drain (SIGUSR1, or `POST /v2/drain` without a duration) takes to close every
+    /// socket.
+    #[serde(with = "grace")]
+    pub drain_duration: Duration,
     /// How long a REST handler waits for the fabric before answering 503.
     #[serde(with = "duration")]
     pub query_timeout: Duration,
@@ -158,6 +162,7 @@ impl Default for Settings {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(10),
+            drain_duration: Duration::from_secs(60),
             query_timeout: Duration::from_secs(5),
             max_rest_connections: DEFAULT_MAX_REST_CONNECTIONS,
             max_connections: default_max_connections(),
@@ -843,6 +848,7 @@ mod tests {
             max_binding_id_bytes: 51,
             max_binding_bytes_per_socket: 61,
             log_format: LogFormat::Json,
+            drain_duration: Duration::from_secs(90),
             ..Settings::default()
         };
         s.max_connections_per_account = 12;
@@ -884,6 +890,7 @@ max_handshakes = 41
 max_binding_id_bytes = 51
 max_binding_bytes_per_socket = 61
 log_format = "json"
+drain_duration = "90s"
 "#;
 
     #[test]
@@ -938,6 +945,7 @@ log_format = "json"
             ("SWITCHYARD_MAX_BINDING_ID_BYTES", "51"),
             ("SWITCHYARD_MAX_BINDING_BYTES_PER_SOCKET", "61"),
             ("SWITCHYARD_LOG_FORMAT", "json"),
+            ("SWITCHYARD_DRAIN_DURATION", "1m 30s"),
             // Not settings: ignored.
             ("SWITCHYARD_LOG", "debug"),
             ("SWITCHYARD_NO_SUCH_THING", "x"),
@@ -980,6 +988,7 @@ log_format = "json"
             max_binding_id_bytes: s("51"),
             max_binding_bytes_per_socket: s("61"),
             log_format: s("json"),
+            drain_duration: s("90"),
         }
     }
 

@@ -6,7 +6,7 @@
 //! - [`ws`]: the websocket listener and each connection's reader/writer loop.
 //! - [`http`]: the REST API (warp).
 //! - [`bus`]: where events come from: the embedded bus, or RabbitMQ (cluster mode).
-//! - [`node`]: starts and stops a whole node.
+//! - [`node`]: starts and stops a whole node; [`lifecycle`]: serving, draining, stopping.
 //! - [`logging`]: the log's format and filter.
 
 // What is public is reachable from here; the rest says pub(crate). Unused dependencies are
@@ -19,6 +19,7 @@ mod bus;
 pub mod cli;
 pub mod config;
 mod http;
+pub mod lifecycle;
 pub mod logging;
 pub mod node;
 mod secret;

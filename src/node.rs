@@ -1,6 +1,6 @@
 //! A whole node: binds both listeners, starts the supervisor, serves until told to stop, then
 //! shuts down as SPEC 7 asks: stop accepting, send every socket close 1001, wait at most the
-//! grace period for them to go.
+//! grace period for them to go; REST answers 503 for new work meanwhile, then stops too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
@@ -20,6 +20,7 @@ use crate::auth::{AuthSetupError, DirectoryError, NodeAuthority};
 use crate::bus::Bus;
 use crate::config::{BusSetting, Settings};
 use crate::http::{self, HttpContext};
+use crate::lifecycle::{Lifecycle, Phase};
 use crate::tcp::{FD_RESERVE, raise_open_file_limit};
 use crate::ws::{self, AdmissionLimits, WsOptions};
 
@@ -56,7 +57,7 @@ pub struct Node {
     authority: Arc<NodeAuthority>,
     fabric: Arc<Fabric>,
     supervisor: ActorRef<SupervisorMsg>,
-    stop: watch::Sender<bool>,
+    lifecycle: Arc<Lifecycle>,
     done: JoinHandle<()>,
 }
 
@@ -85,7 +86,7 @@ impl Node {
                 supervisor.clone(),
             ),
         });
-        let (stop, stopped) = watch::channel(false);
+        let lifecycle = Arc::new(Lifecycle::new(supervisor.clone()));
         let sockets = TaskTracker::new();
 
         let ws_task = tokio::spawn(ws::serve(
@@ -102,7 +103,7 @@ impl Node {
                 idle_timeout: settings.idle_timeout,
             },
             sockets.clone(),
-            stopped.clone(),
+            lifecycle.watch(),
         ));
         let ctx = Arc::new(HttpContext::new(
             fabric.clone(),
@@ -110,24 +111,28 @@ impl Node {
             bus.clone(),
             settings.query_timeout,
             settings.max_rest_connections,
+            lifecycle.clone(),
+            settings.drain_duration,
         ));
-        let mut http_stopped = stopped.clone();
+        // REST goes on while the sockets close, answering 503 for new work.
+        let (stop_rest, rest_stopped) = oneshot::channel::<()>();
         let http_task = tokio::spawn(http::serve(http_listener, ctx, async move {
-            let _ = http_stopped.wait_for(|stop| *stop).await;
+            let _ = rest_stopped.await;
         }));
 
         let grace = settings.shutdown_grace;
         let done = tokio::spawn({
-            let mut stopped = stopped;
+            let mut phase = lifecycle.watch();
             let supervisor = supervisor.clone();
             async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
+                let _ = phase.wait_for(|phase| *phase == Phase::Stopping).await;
                 let _ = ws_task.await;
                 close_all(&supervisor, sockets, grace).await;
+                let _ = stop_rest.send(());
+                let _ = http_task.await;
                 bus.shutdown().await;
                 supervisor.stop(None);
                 let _ = supervisor_done.await;
-                let _ = http_task.await;
             }
         });
         Ok(Node {
@@ -136,7 +141,7 @@ impl Node {
             authority,
             fabric,
             supervisor,
-            stop,
+            lifecycle,
             done,
         })
     }
@@ -170,7 +175,12 @@ impl Node {
 
     /// Begins the graceful shutdown; [`Node::stopped`] waits for its end.
     pub fn shutdown(&self) {
-        let _ = self.stop.send(true);
+        self.lifecycle.stop();
+    }
+
+    /// Serving, draining or stopping; and the drain (SIGUSR1, `POST /v2/drain`).
+    pub fn lifecycle(&self) -> &Arc<Lifecycle> {
+        &self.lifecycle
     }
 
     pub async fn stopped(self) {

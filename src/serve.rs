@@ -1,5 +1,5 @@
 //! `switchyard serve`: a node that runs until SIGTERM or SIGINT, rereads the account directory
-//! on SIGHUP, and tells the operator how to mint a token.
+//! on SIGHUP, drains on SIGUSR1, and tells the operator how to mint a token.
 
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -8,6 +8,7 @@ use crate::node::{Node, StartError};
 
 pub async fn run(settings: Settings) -> Result<(), StartError> {
     let secret_file = settings.secret_file.clone();
+    let drain_duration = settings.drain_duration;
     let node = Node::start(settings).await?;
     tracing::info!(
         websockets = %node.ws_addr(),
@@ -29,12 +30,15 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         ),
     }
 
-    let (mut terminate, mut interrupt, mut hangup) = match (
+    let (mut terminate, mut interrupt, mut hangup, mut drain) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
     ) {
-        (Ok(terminate), Ok(interrupt), Ok(hangup)) => (terminate, interrupt, hangup),
+        (Ok(terminate), Ok(interrupt), Ok(hangup), Ok(drain)) => {
+            (terminate, interrupt, hangup, drain)
+        }
         _ => {
             tracing::error!("cannot install signal handlers; stopping");
             node.shutdown();
@@ -49,6 +53,11 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             _ = hangup.recv() => match node.reload_directory() {
                 Ok(()) => tracing::info!("account directory reloaded"),
                 Err(error) => tracing::error!(%error, "account directory not reloaded; keeping the old one"),
+            },
+            _ = drain.recv() => match node.lifecycle().drain(drain_duration).await {
+                Ok(sockets) => tracing::info!(sockets, over = %humantime::format_duration(drain_duration),
+                    "draining: new sockets are refused, the open ones closed a few at a time"),
+                Err(error) => tracing::warn!(%error, "not draining"),
             },
         }
     }

@@ -844,3 +844,56 @@ async fn serve_logs_json_lines_that_name_sockets_and_do_not_flood() {
         }
     }
 }
+
+/// SIGUSR1 drains: every socket closed with 1001 over `drain_duration`, new ones answered 503,
+/// and the node serves on until SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_drains_on_sigusr1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, accounts) = write_auth_files(dir.path());
+    let mut process = Process::spawn(
+        &[
+            "serve",
+            "--ws-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--secret-file",
+            secret.to_str().unwrap(),
+            "--accounts-file",
+            accounts.to_str().unwrap(),
+            "--drain-duration",
+            "200ms",
+        ],
+        &[],
+        dir.path(),
+    );
+    let (ws, rest) = process.listening().await;
+    let mut clients = Vec::new();
+    for account in [PARENT, CHILD] {
+        let mut client = Client::connect(ws).await;
+        client.authenticate(&token(account)).await;
+        clients.push(client);
+    }
+
+    process.signal(libc::SIGUSR1);
+    let logged = process.line_containing("draining").await;
+    assert!(logged.contains("sockets=2"), "{logged}");
+    for client in &mut clients {
+        assert_eq!(client.expect_close().await, 1001);
+    }
+    let upgrade = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let refused = raw_exchange(ws, upgrade.as_bytes(), Duration::from_secs(2)).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused:?}");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let ready = http
+        .get(format!("http://{rest}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+
+    process.signal(libc::SIGTERM);
+    assert_eq!(process.exit_code().await, Some(0));
+}

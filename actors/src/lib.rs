@@ -20,6 +20,7 @@ pub mod authority;
 pub mod bindings;
 pub mod clock;
 pub mod description;
+pub mod drain;
 pub mod encoding;
 pub mod event;
 pub mod exchange;

@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::task::JoinHandle;
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::account::AccountId;
 use crate::clock;
 use crate::description::{Description, DescriptionSlot, SocketFacts};
+use crate::drain::{DRAIN_TICK, DrainPlan};
 use crate::fabric::Fabric;
 use crate::id::fresh_id;
 use crate::log_limit::LogLimit;
@@ -59,6 +61,15 @@ pub enum SupervisorMsg {
     },
     /// Ask every socket to close (shutdown: 1001).
     CloseAll(CloseReason),
+    /// Close the sockets open now with 1001, a batch at a time over `over` (a new drain
+    /// replaces one under way), and any socket that opens from now on at once. The reply is how
+    /// many are to close.
+    Drain {
+        over: Duration,
+        reply: RpcReplyPort<usize>,
+    },
+    /// Time for the next batch of the drain this generation started.
+    DrainTick(u64),
     /// The account directory changed: close the sockets of `removed` accounts (4001), and have
     /// every other authenticated session check that it may still hold its bindings.
     RightsChanged { removed: Vec<AccountId> },
@@ -121,9 +132,12 @@ pub struct SupervisorState {
     by_id: HashMap<Arc<str>, SessionKey>,
     /// Authenticated sessions per account; keys grow with connect order.
     by_account: HashMap<AccountId, BTreeSet<SessionKey>>,
-    /// Set by `CloseAll`: a socket whose handshake was still under way then is closed as soon
-    /// as it opens.
+    /// Set by `CloseAll` and `Drain`: a socket whose handshake was still under way then is
+    /// closed as soon as it opens.
     closing: Option<CloseReason>,
+    /// The drain under way, and the generation of the latest (stale ticks are ignored).
+    drain: Option<DrainPlan<SessionKey>>,
+    drain_generation: u64,
     /// Waits on the node's backlog and sends `Shed` when it overflows.
     shed_watcher: JoinHandle<()>,
 }
@@ -158,6 +172,8 @@ impl Actor for Supervisor {
             by_id: HashMap::new(),
             by_account: HashMap::new(),
             closing: None,
+            drain: None,
+            drain_generation: 0,
         })
     }
 
@@ -210,6 +226,10 @@ impl Actor for Supervisor {
                     entry.outbox.close(reason);
                 }
             }
+            SupervisorMsg::Drain { over, reply } => {
+                let _ = reply.send(state.start_drain(&myself, over));
+            }
+            SupervisorMsg::DrainTick(generation) => state.drain_tick(&myself, generation),
             SupervisorMsg::RightsChanged { removed } => state.rights_changed(&removed),
             SupervisorMsg::Count(reply) => {
                 let _ = reply.send(state.sessions.len());
@@ -417,6 +437,39 @@ impl SupervisorState {
             max_queued_bytes = backlog.limit(),
             "node-wide outbound bound passed: the biggest queues were shed"
         );
+    }
+
+    fn start_drain(&mut self, myself: &ActorRef<SupervisorMsg>, over: Duration) -> usize {
+        self.closing = Some(CloseReason::GoingAway);
+        let mut keys: Vec<SessionKey> = self.sessions.keys().copied().collect();
+        keys.sort_unstable();
+        let plan = DrainPlan::new(keys, over);
+        let sockets = plan.len();
+        self.drain = Some(plan);
+        self.drain_generation += 1;
+        self.drain_tick(myself, self.drain_generation);
+        sockets
+    }
+
+    fn drain_tick(&mut self, myself: &ActorRef<SupervisorMsg>, generation: u64) {
+        let Some(plan) = self
+            .drain
+            .as_mut()
+            .filter(|_| generation == self.drain_generation)
+        else {
+            return;
+        };
+        for key in plan.next_batch() {
+            // Gone already, or closing for another reason: its slot in the batch goes unused.
+            if let Some(entry) = self.sessions.get(&key) {
+                entry.outbox.close(CloseReason::GoingAway);
+            }
+        }
+        if plan.is_done() {
+            self.drain = None;
+        } else {
+            myself.send_after(DRAIN_TICK, move || SupervisorMsg::DrainTick(generation));
+        }
     }
 
     /// The id of the socket an actor is the session of.

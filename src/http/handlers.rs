@@ -22,6 +22,8 @@ use super::envelope::{Envelope, Paging};
 use super::metrics;
 use super::{HttpContext, read_body, within};
 use crate::bus::{AmqpBus, Ask, Bus, Outgoing};
+use crate::config::parse_duration;
+use crate::lifecycle::DrainError;
 
 /// A request refused, with its status and message.
 pub(super) struct Refusal(pub StatusCode, pub String);
@@ -269,6 +271,43 @@ pub(super) fn metrics(ctx: &HttpContext) -> Answer {
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     Ok(response)
+}
+
+/// `POST /v2/drain[?duration=30s]`, superduper only: this node stops taking sockets and closes
+/// the ones it holds over `duration` (default `drain_duration`).
+pub(super) async fn drain(
+    ctx: &HttpContext,
+    envelope: &Envelope<'_>,
+    token: Option<&str>,
+    query: &HashMap<String, String>,
+) -> Answer {
+    let caller = authenticate(ctx, token)?;
+    if !ctx.fabric.authority.is_superduper(&caller) {
+        return Err(Refusal::forbidden());
+    }
+    let over = match query.get("duration") {
+        None => ctx.drain_duration,
+        Some(text) => parse_duration(text, true).map_err(|problem| {
+            Refusal::new(StatusCode::BAD_REQUEST, format!("duration: {problem}"))
+        })?,
+    };
+    let sockets = ctx
+        .lifecycle
+        .drain(over)
+        .await
+        .map_err(|error| match error {
+            DrainError::Stopping => {
+                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+            }
+            DrainError::Unanswered => Refusal::unavailable(),
+        })?;
+    let mut answer = envelope.success(json!({
+        "draining": true,
+        "sockets": sockets,
+        "duration": humantime::format_duration(over).to_string(),
+    }));
+    *answer.status_mut() = StatusCode::ACCEPTED;
+    Ok(answer)
 }
 
 pub(super) fn health(envelope: &Envelope, healthy: bool, what: &str) -> Answer {

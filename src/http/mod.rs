@@ -27,6 +27,7 @@ use switchyard_actors::id::fresh_id;
 use switchyard_actors::supervisor::SupervisorMsg;
 
 use crate::bus::Bus;
+use crate::lifecycle::{Lifecycle, Phase};
 use envelope::Envelope;
 use handlers::Refusal;
 use routes::{Route, RouteError};
@@ -53,6 +54,9 @@ pub(crate) struct HttpContext {
     bodies: Semaphore,
     /// Permits to build a whole list.
     lists: Semaphore,
+    pub lifecycle: Arc<Lifecycle>,
+    /// How long a drain takes when its caller does not say.
+    pub drain_duration: Duration,
 }
 
 impl HttpContext {
@@ -62,6 +66,8 @@ impl HttpContext {
         bus: Arc<Bus>,
         query_timeout: Duration,
         max_connections: usize,
+        lifecycle: Arc<Lifecycle>,
+        drain_duration: Duration,
     ) -> Self {
         Self {
             fabric,
@@ -71,6 +77,8 @@ impl HttpContext {
             max_connections,
             bodies: Semaphore::new(BODIES_IN_FLIGHT),
             lists: Semaphore::new(LISTS_IN_FLIGHT),
+            lifecycle,
+            drain_duration,
         }
     }
 }
@@ -126,6 +134,12 @@ where
             return refused;
         }
     };
+    let phase = ctx.lifecycle.phase();
+    if let (Phase::Stopping, Some(reason)) = (phase, phase.refusal())
+        && !route.observes()
+    {
+        return envelope.error(StatusCode::SERVICE_UNAVAILABLE, reason);
+    }
     let answered = match route {
         Route::Catalogue => handlers::catalogue(&envelope),
         Route::AccountSockets { account } => {
@@ -139,9 +153,13 @@ where
             handlers::kick_socket(ctx, &envelope, token, &account, &socket_id).await
         }
         Route::PublishEvents => handlers::publish_events(ctx, &envelope, token, body).await,
+        Route::Drain => handlers::drain(ctx, &envelope, token, &parse_query(query)).await,
         Route::Metrics => handlers::metrics(ctx),
         Route::Healthz => handlers::health(&envelope, true, "alive"),
-        Route::Readyz => handlers::health(&envelope, ctx.bus.is_ready(), "ready"),
+        Route::Readyz => match phase.refusal() {
+            Some(reason) => Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, reason.to_string())),
+            None => handlers::health(&envelope, ctx.bus.is_ready(), "ready"),
+        },
     };
     answered.unwrap_or_else(|Refusal(status, message)| envelope.error(status, &message))
 }

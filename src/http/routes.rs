@@ -6,13 +6,30 @@ use warp::http::Method;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Route {
     Catalogue,
-    AccountSockets { account: String },
-    AccountSocket { account: String, socket_id: String },
-    KickSocket { account: String, socket_id: String },
+    AccountSockets {
+        account: String,
+    },
+    AccountSocket {
+        account: String,
+        socket_id: String,
+    },
+    KickSocket {
+        account: String,
+        socket_id: String,
+    },
     PublishEvents,
+    /// This node stops taking sockets and closes its own gradually.
+    Drain,
     Metrics,
     Healthz,
     Readyz,
+}
+
+impl Route {
+    /// Looks at the node without asking it for work: still answered while it stops.
+    pub(super) fn observes(&self) -> bool {
+        matches!(self, Route::Metrics | Route::Healthz | Route::Readyz)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +73,7 @@ pub(super) fn resolve(method: &Method, path: &str) -> Result<Route, RouteError> 
             }
         }
         ["v2", "events"] => only("POST", Route::PublishEvents),
+        ["v2", "drain"] => only("POST", Route::Drain),
         ["metrics"] => only("GET", Route::Metrics),
         ["healthz"] => only("GET", Route::Healthz),
         ["readyz"] => only("GET", Route::Readyz),

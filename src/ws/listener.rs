@@ -15,6 +15,7 @@ use switchyard_actors::supervisor::SupervisorMsg;
 use super::admission::{AdmissionLimits, Admissions, Refused};
 use super::connection;
 use super::handshake::{self, refuse};
+use crate::lifecycle::Phase;
 
 /// The websocket settings of a node.
 #[derive(Clone, Debug)]
@@ -28,20 +29,20 @@ pub(crate) struct WsOptions {
 /// How long a client may take to complete the upgrade.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts until `shutdown` turns true. Every socket's task, from its handshake to its close,
-/// runs on `sockets`, so that shutdown can wait for the last one.
+/// Accepts until the node stops, and answers 503 while it drains. Every socket's task, from its
+/// handshake to its close, runs on `sockets`, so that shutdown can wait for the last one.
 pub(crate) async fn serve(
     listener: TcpListener,
     supervisor: ActorRef<SupervisorMsg>,
     options: WsOptions,
     sockets: TaskTracker,
-    mut shutdown: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
 ) {
     let admissions = Admissions::new(options.admission);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            _ = phase.wait_for(|phase| *phase == Phase::Stopping) => break,
         };
         let (mut stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -54,6 +55,11 @@ pub(crate) async fn serve(
                 continue;
             }
         };
+        if let Some(reason) = phase.borrow().refusal() {
+            sockets
+                .spawn(async move { refuse(&mut stream, "503 Service Unavailable", reason).await });
+            continue;
+        }
         let mut admission = match admissions.admit(peer.ip()) {
             Ok(admission) => admission,
             Err(refused) => {
