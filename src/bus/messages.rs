@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use switchyard_actors::event::{BusMessage, Event};
+use switchyard_actors::exchange::Exchange;
 
 pub(crate) const APP_NAME: &str = "switchyard";
 pub(crate) const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -115,6 +119,95 @@ impl Heartbeat {
             app_name: APP_NAME.to_string(),
             app_version: APP_VERSION.to_string(),
         }
+    }
+}
+
+/// A delivery as this node reads it, before anything is done with it.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A KAZOO event, normalised.
+    Event(Event),
+    Request(Request),
+    Reply(Reply),
+    Heartbeat(Heartbeat),
+    Dropped(Dropped),
+}
+
+/// A delivery this node cannot use.
+#[derive(Debug)]
+pub(crate) struct Dropped {
+    pub cause: DropCause,
+    /// What it was taken for: "an event", "a query"...
+    pub what: &'static str,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropCause {
+    /// An event whose body is not a JSON object.
+    NotJson,
+    /// An event no routing key can be made of.
+    Unroutable,
+    /// Anything else: a bad query, reply or node message, an unknown exchange.
+    Unknown,
+}
+
+/// Reads a delivery of `exchange` with `routing_key` and `body`. Any bytes give an answer.
+pub(crate) fn parse_delivery(exchange: &str, routing_key: &str, body: &[u8]) -> Inbound {
+    if let Some(exchange) = Exchange::parse(exchange) {
+        return parse_event(exchange, routing_key, body);
+    }
+    let dropped = |what, why: &dyn std::fmt::Display| {
+        Inbound::Dropped(Dropped {
+            cause: DropCause::Unknown,
+            what,
+            why: why.to_string(),
+        })
+    };
+    match exchange {
+        QUERY_EXCHANGE => match serde_json::from_slice::<Request>(body) {
+            Ok(request) if [GET_REQ, CLOSE_REQ].contains(&request.event_name.as_str()) => {
+                Inbound::Request(request)
+            }
+            Ok(_) => dropped("a query", &"unknown Event-Name"),
+            Err(error) => dropped("a query", &error),
+        },
+        REPLY_EXCHANGE => match serde_json::from_slice::<Reply>(body) {
+            Ok(reply) => Inbound::Reply(reply),
+            Err(error) => dropped("a reply", &error),
+        },
+        NODES_EXCHANGE => match serde_json::from_slice::<Heartbeat>(body) {
+            Ok(beat) if [HEARTBEAT, GOODBYE].contains(&beat.event_name.as_str()) => {
+                Inbound::Heartbeat(beat)
+            }
+            Ok(_) => dropped("a node message", &"unknown Event-Name"),
+            Err(error) => dropped("a node message", &error),
+        },
+        other => dropped("a message", &format_args!("from exchange {other:?}")),
+    }
+}
+
+/// A KAZOO event: the payload is the message body, the exchange and key are the message's.
+fn parse_event(exchange: Exchange, routing_key: &str, body: &[u8]) -> Inbound {
+    let dropped = |cause, why: &dyn std::fmt::Display| {
+        Inbound::Dropped(Dropped {
+            cause,
+            what: "an event",
+            why: why.to_string(),
+        })
+    };
+    let payload = match serde_json::from_slice::<Map<String, Value>>(body) {
+        Ok(payload) => payload,
+        Err(error) => return dropped(DropCause::NotJson, &error),
+    };
+    let message = BusMessage {
+        exchange: exchange.name().to_string(),
+        routing_key: routing_key.to_string(),
+        payload,
+    };
+    match Event::from_bus(message) {
+        Ok(event) => Inbound::Event(event),
+        Err(error) => dropped(DropCause::Unroutable, &error),
     }
 }
 

@@ -4,7 +4,7 @@
 //! subscribers get each event once; the nodes also ask each other about their sockets.
 
 mod amqp;
-mod messages;
+pub(crate) mod messages;
 mod metrics;
 mod peers;
 mod queries;

@@ -3,7 +3,8 @@
 //! replies to this node's own queries, and heartbeats. A message nobody can use is counted and
 //! dropped, with a log line at most every
 //! [`LOG_EVERY`](switchyard_actors::log_limit::LOG_EVERY) per cause: a flood of bad messages
-//! never floods the log, nor stops the consumer.
+//! never floods the log, nor stops the consumer. What a delivery is, is read by
+//! [`parse_delivery`]; this module acts on it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,111 +12,79 @@ use std::time::{Duration, Instant};
 use lapin::message::Delivery;
 use ractor::rpc::CallResult;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use switchyard_actors::account::AccountId;
-use switchyard_actors::event::{BusMessage, Event};
 use switchyard_actors::exchange::Exchange;
 use switchyard_actors::log_limit::LogLimit;
 use switchyard_actors::supervisor::{FoundSocket, PageRequest, SupervisorMsg};
 
 use super::{Link, Shared, publish_json};
 use crate::bus::messages::{
-    APP_NAME, APP_VERSION, CATEGORY, CLOSE_REQ, CLOSE_RESP, GET_REQ, GET_RESP, GOODBYE, HEARTBEAT,
-    Heartbeat, NODES_EXCHANGE, QUERY_EXCHANGE, REPLY_EXCHANGE, Reply, Request,
+    APP_NAME, APP_VERSION, CATEGORY, CLOSE_REQ, CLOSE_RESP, DropCause, Dropped, GET_RESP, GOODBYE,
+    Inbound, REPLY_EXCHANGE, Reply, Request, parse_delivery,
 };
 
 /// How long answering another node may wait on this node's supervisor.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub(super) fn dispatch(shared: &Arc<Shared>, link: &Link, delivery: Delivery) {
-    let exchange = delivery.exchange.as_str();
-    if let Some(exchange) = Exchange::parse(exchange) {
-        route_event(shared, exchange, &delivery);
-        return;
+    let (exchange, routing_key) = (delivery.exchange.as_str(), delivery.routing_key.as_str());
+    let inbound = parse_delivery(exchange, routing_key, &delivery.data);
+    if Exchange::parse(exchange).is_some() {
+        shared.metrics.consumed.inc();
     }
-    match exchange {
-        QUERY_EXCHANGE => match serde_json::from_slice::<Request>(&delivery.data) {
-            // Our own question comes back to us too: the asker answers for itself.
-            Ok(request) if request.server_id == link.queue => {}
-            Ok(request) => {
-                tokio::spawn(answer(shared.clone(), link.clone(), request));
-            }
-            Err(error) => unusable(shared, "a query", &error),
-        },
-        REPLY_EXCHANGE => match serde_json::from_slice::<Reply>(&delivery.data) {
-            Ok(reply) => shared.pending.answered(reply),
-            Err(error) => unusable(shared, "a reply", &error),
-        },
-        NODES_EXCHANGE => match serde_json::from_slice::<Heartbeat>(&delivery.data) {
-            Ok(beat) if beat.server_id == link.queue => {}
-            Ok(beat) if beat.event_name == GOODBYE => shared.peers.left(&beat.server_id),
-            Ok(beat) if beat.event_name == HEARTBEAT => {
-                shared
-                    .peers
-                    .heard(&beat.server_id, &beat.node, Instant::now())
-            }
-            Ok(_) => unusable(shared, "a node message", &"unknown Event-Name"),
-            Err(error) => unusable(shared, "a node message", &error),
-        },
-        other => unusable(
-            shared,
-            "a message",
-            &format_args!("from exchange {other:?}"),
-        ),
-    }
-}
-
-/// A KAZOO event: the payload is the message body, the exchange and key are the message's.
-fn route_event(shared: &Shared, exchange: Exchange, delivery: &Delivery) {
-    shared.metrics.consumed.inc();
-    let payload = match serde_json::from_slice::<Map<String, Value>>(&delivery.data) {
-        Ok(payload) => payload,
-        Err(error) => {
-            shared.metrics.dropped_not_json.inc();
-            DROP_LOG.not_json.note(|suppressed| {
-                tracing::warn!(%exchange, routing_key = delivery.routing_key.as_str(), %error, suppressed,
-                    "dropped an event: the body is not a JSON object")
-            });
-            return;
-        }
-    };
-    let message = BusMessage {
-        exchange: exchange.name().to_string(),
-        routing_key: delivery.routing_key.to_string(),
-        payload,
-    };
-    match Event::from_bus(message) {
-        Ok(event) => {
+    match inbound {
+        Inbound::Event(event) => {
             shared.fabric.router.publish(&event);
         }
-        Err(error) => {
-            shared.metrics.dropped_unroutable.inc();
-            DROP_LOG.unroutable.note(|suppressed| {
-                tracing::warn!(%exchange, routing_key = delivery.routing_key.as_str(), %error, suppressed,
-                    "dropped an event: no routing key can be made of it")
-            });
+        // Our own question comes back to us too: the asker answers for itself.
+        Inbound::Request(request) if request.server_id == link.queue => {}
+        Inbound::Request(request) => {
+            tokio::spawn(answer(shared.clone(), link.clone(), request));
         }
+        Inbound::Reply(reply) => shared.pending.answered(reply),
+        Inbound::Heartbeat(beat) if beat.server_id == link.queue => {}
+        Inbound::Heartbeat(beat) if beat.event_name == GOODBYE => {
+            shared.peers.left(&beat.server_id)
+        }
+        Inbound::Heartbeat(beat) => shared
+            .peers
+            .heard(&beat.server_id, &beat.node, Instant::now()),
+        Inbound::Dropped(dropped) => drop_unusable(shared, exchange, routing_key, &dropped),
     }
 }
 
-fn unusable(shared: &Shared, what: &str, why: &dyn std::fmt::Display) {
-    shared.metrics.dropped_unknown.inc();
-    DROP_LOG
-        .unknown
-        .note(|suppressed| tracing::warn!(%why, suppressed, "dropped {what} this node cannot use"));
+/// Counts what was dropped, by cause, and logs it at most every
+/// [`LOG_EVERY`](switchyard_actors::log_limit::LOG_EVERY) per cause.
+fn drop_unusable(shared: &Shared, exchange: &str, routing_key: &str, dropped: &Dropped) {
+    let (counter, log) = match dropped.cause {
+        DropCause::NotJson => (&shared.metrics.dropped_not_json, &DROP_LOG.not_json),
+        DropCause::Unroutable => (&shared.metrics.dropped_unroutable, &DROP_LOG.unroutable),
+        DropCause::Unknown => (&shared.metrics.dropped_unknown, &DROP_LOG.unknown),
+    };
+    counter.inc();
+    let Dropped { what, why, .. } = dropped;
+    log.note(|suppressed| {
+        tracing::warn!(
+            exchange,
+            routing_key,
+            why,
+            suppressed,
+            "dropped {what} this node cannot use"
+        )
+    });
 }
 
 /// Another node (or KAZOO's crossbar) asks about this node's sockets.
 async fn answer(shared: Arc<Shared>, link: Link, request: Request) {
+    // parse_delivery lets only get_req and close_req through.
     let (event_name, answer) = match request.event_name.as_str() {
-        GET_REQ => (GET_RESP, look_up(&shared, &request, false).await),
         // Closing names one socket; a close of a whole list is nothing this node does.
         CLOSE_REQ if request.socket_id.is_some() => {
             (CLOSE_RESP, look_up(&shared, &request, true).await)
         }
         CLOSE_REQ => (CLOSE_RESP, None),
-        _ => return unusable(&shared, "a query", &"unknown Event-Name"),
+        _ => (GET_RESP, look_up(&shared, &request, false).await),
     };
     let (data, account_id) = answer.unwrap_or_else(|| (empty_list(), None));
     let reply = Reply {
