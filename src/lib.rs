@@ -27,6 +27,9 @@ pub mod serve;
 mod tcp;
 mod ws;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use switchyard_actors as actors;
 
 // The binary's allocator (main.rs): a dependency of the package that this library does not use.

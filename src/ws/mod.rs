@@ -12,3 +12,5 @@ mod writer;
 
 pub(crate) use admission::AdmissionLimits;
 pub(crate) use listener::{WsOptions, serve};
+#[cfg(test)]
+pub(crate) use reader::{FrameError, Incoming, Reader};

@@ -12,7 +12,7 @@ const READ_CHUNK: usize = 4096;
 /// What a client sent that the connection acts on. Binary and pong frames are taken and
 /// dropped here.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Incoming {
+pub(crate) enum Incoming {
     Text(String),
     /// Answer with a pong of this payload.
     Ping(Vec<u8>),
@@ -22,7 +22,7 @@ pub(super) enum Incoming {
 
 /// A broken frame, and the close it earns (RFC 6455 §7.4.1).
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-pub(super) enum FrameError {
+pub(crate) enum FrameError {
     #[error("frame too large")]
     TooLarge,
     #[error("invalid utf-8 in a text frame")]
@@ -85,7 +85,7 @@ struct Partial {
     payload: Vec<u8>,
 }
 
-pub(super) struct Reader {
+pub(crate) struct Reader {
     max_message_bytes: usize,
     /// Read and not yet parsed, from `start` on.
     buf: Vec<u8>,
@@ -95,7 +95,7 @@ pub(super) struct Reader {
 
 impl Reader {
     /// `already_read`: what the client sent right behind its upgrade request.
-    pub(super) fn new(max_message_bytes: usize, already_read: Vec<u8>) -> Self {
+    pub(crate) fn new(max_message_bytes: usize, already_read: Vec<u8>) -> Self {
         Self {
             max_message_bytes,
             buf: already_read,
@@ -115,8 +115,14 @@ impl Reader {
         read
     }
 
+    /// Bytes as if read from the socket: how the fuzz targets feed it.
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// The next message in what was read; `None` until more bytes arrive.
-    pub(super) fn next(&mut self) -> Result<Option<Incoming>, FrameError> {
+    pub(crate) fn next(&mut self) -> Result<Option<Incoming>, FrameError> {
         loop {
             let Some(header) = self.header()? else {
                 self.keep_only_unparsed();
