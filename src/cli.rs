@@ -107,7 +107,8 @@ pub struct ServeArgs {
     #[arg(long = "jwt-public-key", value_name = "FILE")]
     pub jwt_public_keys: Vec<String>,
 
-    /// Websocket connections allowed from one IP address; more are refused with HTTP 429
+    /// Websocket connections allowed from one IP address, counted from accept; more are refused
+    /// with HTTP 429
     #[arg(long, value_name = "N")]
     pub max_connections_per_ip: Option<String>,
 
@@ -167,7 +168,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<String>,
 
-    /// On SIGTERM/SIGINT, how long to wait for sockets to close; 0 does not wait
+    /// On SIGTERM/SIGINT, how long to wait for sockets to close (each is sent 1001, and REST
+    /// answers 503 for new work meanwhile); 0 does not wait
     #[arg(long, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
 
@@ -199,6 +201,32 @@ pub struct ServeArgs {
     pub log_format: Option<String>,
 }
 
+/// The README's table of settings: each `serve` setting with its flag, its variable, its default
+/// and the flag's own help, so that the documentation cannot drift from the settings.
+pub fn settings_table() -> String {
+    let defaults = config::documented_defaults();
+    let mut table =
+        String::from("| key | flag, variable | default | meaning |\n|---|---|---|---|\n");
+    for arg in ServeArgs::augment_args(clap::Command::new("serve")).get_arguments() {
+        let key = arg.get_id().as_str();
+        let (Some(default), Some(long)) = (defaults.get(key), arg.get_long()) else {
+            continue;
+        };
+        let default = match default.as_str() {
+            "none" => "none".to_string(),
+            text if text.contains(' ') && !text.contains('{') => text.to_string(),
+            text => format!("`{text}`"),
+        };
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let help = help.replace('\n', " ").replace('|', "\\|");
+        let env = format!("SWITCHYARD_{}", key.to_uppercase());
+        table.push_str(&format!(
+            "| `{key}` | `--{long}`, `{env}` | {default} | {help} |\n"
+        ));
+    }
+    table
+}
+
 impl ServeArgs {
     /// Each flag by its setting's key: `"ws_listen"` → `"--ws-listen"`.
     pub fn flag_names() -> HashMap<String, String> {
@@ -228,6 +256,43 @@ pub struct TokenArgs {
 mod tests {
     use super::*;
     use crate::config::Settings;
+
+    const TABLE_BEGIN: &str =
+        "<!-- settings: generated from the serve flags by cli::settings_table -->";
+    const TABLE_END: &str = "<!-- settings: end -->";
+
+    /// Fails when a setting's flag, default or help changed and the README did not; with
+    /// SWITCHYARD_WRITE_README=1 it writes the new table into the README instead.
+    #[test]
+    fn the_readme_settings_table_is_generated_from_the_flags() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let (before, rest) = readme
+            .split_once(TABLE_BEGIN)
+            .expect("the table's first marker");
+        let (table, after) = rest.split_once(TABLE_END).expect("the table's last marker");
+        let generated = settings_table();
+        if table.trim() == generated.trim() {
+            return;
+        }
+        if std::env::var_os("SWITCHYARD_WRITE_README").is_some() {
+            let readme = format!("{before}{TABLE_BEGIN}\n{generated}{TABLE_END}{after}");
+            std::fs::write(path, readme).unwrap();
+            return;
+        }
+        panic!(
+            "README.md's settings table is not the flags' (run the tests with \
+             SWITCHYARD_WRITE_README=1 to write it):\n{generated}"
+        );
+    }
+
+    #[test]
+    fn every_setting_is_in_the_table() {
+        let table = settings_table();
+        for key in config::default_texts().keys() {
+            assert!(table.contains(&format!("| `{key}` |")), "{key} missing");
+        }
+    }
 
     #[test]
     fn cli_is_well_formed() {

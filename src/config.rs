@@ -291,6 +291,18 @@ pub fn default_texts() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// [`default_texts`] as documentation says them: the defaults that depend on the machine
+/// (its hostname, its open-file limit) by how they are found rather than by this machine's value.
+pub fn documented_defaults() -> BTreeMap<String, String> {
+    let mut texts = default_texts();
+    texts.insert("node_name".into(), "switchyard@{hostname}".into());
+    texts.insert(
+        "max_connections".into(),
+        format!("the open-file limit − max_rest_connections − {FD_RESERVE}"),
+    );
+    texts
+}
+
 fn shown(value: &Value) -> String {
     match value {
         Value::String(_, text) => text.clone(),
