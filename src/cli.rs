@@ -199,6 +199,15 @@ pub struct ServeArgs {
     /// them, as in "info,switchyard::ws=debug"
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+
+    /// PEM certificate chain: both listeners then speak TLS only (wss://, https://); reread on
+    /// SIGHUP, for new connections
+    #[arg(long = "tls-cert", value_name = "FILE")]
+    pub tls_cert_file: Option<String>,
+
+    /// PEM private key of the TLS certificate; reread with it
+    #[arg(long = "tls-key", value_name = "FILE")]
+    pub tls_key_file: Option<String>,
 }
 
 /// The README's table of settings: each `serve` setting with its flag, its variable, its default

@@ -131,6 +131,12 @@ pub struct Settings {
     pub max_handshakes: usize,
     #[serde(with = "log_format")]
     pub log_format: LogFormat,
+    /// PEM certificate chain for TLS on both listeners (wss://, https://); with `tls_key_file`.
+    #[serde(with = "optional_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    #[serde(with = "optional_file")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -168,6 +174,8 @@ impl Default for Settings {
             max_connections: default_max_connections(),
             max_handshakes: 1024,
             log_format: LogFormat::Text,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -283,7 +291,7 @@ impl Settings {
 }
 
 /// Each setting's default as `serve --help` shows it, by key: [`Settings::default`] as the config
-/// file would say it; an empty list is "none".
+/// file would say it; an empty list or file name is "none".
 pub fn default_texts() -> BTreeMap<String, String> {
     flat_values(&Settings::default())
         .into_iter()
@@ -305,6 +313,7 @@ pub fn documented_defaults() -> BTreeMap<String, String> {
 
 fn shown(value: &Value) -> String {
     match value {
+        Value::String(_, text) if text.is_empty() => "none".to_string(),
         Value::String(_, text) => text.clone(),
         Value::Array(_, items) if items.is_empty() => "none".to_string(),
         Value::Array(_, items) => items.iter().map(shown).collect::<Vec<_>>().join(", "),
@@ -861,6 +870,8 @@ mod tests {
             max_binding_bytes_per_socket: 61,
             log_format: LogFormat::Json,
             drain_duration: Duration::from_secs(90),
+            tls_cert_file: Some(PathBuf::from("/etc/sy/tls.crt")),
+            tls_key_file: Some(PathBuf::from("/etc/sy/tls.key")),
             ..Settings::default()
         };
         s.max_connections_per_account = 12;
@@ -903,6 +914,8 @@ max_binding_id_bytes = 51
 max_binding_bytes_per_socket = 61
 log_format = "json"
 drain_duration = "90s"
+tls_cert_file = "/etc/sy/tls.crt"
+tls_key_file = "/etc/sy/tls.key"
 "#;
 
     #[test]
@@ -958,6 +971,8 @@ drain_duration = "90s"
             ("SWITCHYARD_MAX_BINDING_BYTES_PER_SOCKET", "61"),
             ("SWITCHYARD_LOG_FORMAT", "json"),
             ("SWITCHYARD_DRAIN_DURATION", "1m 30s"),
+            ("SWITCHYARD_TLS_CERT_FILE", "/etc/sy/tls.crt"),
+            ("SWITCHYARD_TLS_KEY_FILE", "/etc/sy/tls.key"),
             // Not settings: ignored.
             ("SWITCHYARD_LOG", "debug"),
             ("SWITCHYARD_NO_SUCH_THING", "x"),
@@ -1001,6 +1016,8 @@ drain_duration = "90s"
             max_binding_bytes_per_socket: s("61"),
             log_format: s("json"),
             drain_duration: s("90"),
+            tls_cert_file: s("/etc/sy/tls.crt"),
+            tls_key_file: s("/etc/sy/tls.key"),
         }
     }
 

@@ -25,6 +25,7 @@ pub mod node;
 mod secret;
 pub mod serve;
 mod tcp;
+pub mod tls;
 mod ws;
 
 #[cfg(test)]

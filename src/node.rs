@@ -22,6 +22,7 @@ use crate::config::{BusSetting, Settings};
 use crate::http::{self, HttpContext};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::tcp::{FD_RESERVE, raise_open_file_limit};
+use crate::tls::{Tls, TlsError};
 use crate::ws::{self, AdmissionLimits, WsOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Auth(#[from] AuthSetupError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot start the supervisor: {0}")]
     Supervisor(#[from] ractor::SpawnErr),
     #[error(
@@ -58,6 +61,7 @@ pub struct Node {
     fabric: Arc<Fabric>,
     supervisor: ActorRef<SupervisorMsg>,
     lifecycle: Arc<Lifecycle>,
+    tls: Option<Tls>,
     done: JoinHandle<()>,
 }
 
@@ -65,6 +69,7 @@ impl Node {
     /// Binds and starts serving; returns once both listeners are bound.
     pub async fn start(settings: Settings) -> Result<Node, StartError> {
         check_descriptor_budget(&settings)?;
+        let tls = Tls::from_settings(&settings)?;
         let authority = Arc::new(NodeAuthority::from_settings(&settings)?);
         let ws_listener = bind("ws_listen", settings.ws_listen)?;
         let http_listener = bind("http_listen", settings.http_listen)?;
@@ -101,6 +106,7 @@ impl Node {
                 max_frame_bytes: settings.max_frame_bytes,
                 ping_interval: settings.ping_interval,
                 idle_timeout: settings.idle_timeout,
+                tls: tls.as_ref().map(|tls| tls.acceptor()),
             },
             sockets.clone(),
             lifecycle.watch(),
@@ -116,7 +122,8 @@ impl Node {
         ));
         // REST goes on while the sockets close, answering 503 for new work.
         let (stop_rest, rest_stopped) = oneshot::channel::<()>();
-        let http_task = tokio::spawn(http::serve(http_listener, ctx, async move {
+        let rest_tls = tls.as_ref().map(|tls| tls.acceptor());
+        let http_task = tokio::spawn(http::serve(http_listener, ctx, rest_tls, async move {
             let _ = rest_stopped.await;
         }));
 
@@ -142,6 +149,7 @@ impl Node {
             fabric,
             supervisor,
             lifecycle,
+            tls,
             done,
         })
     }
@@ -171,6 +179,15 @@ impl Node {
             .supervisor
             .cast(SupervisorMsg::RightsChanged { removed });
         Ok(())
+    }
+
+    /// Rereads the TLS certificate and key (SIGHUP), for the connections made from now on;
+    /// `Ok(false)` when the node has no TLS. On error the pair in use stays.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Begins the graceful shutdown; [`Node::stopped`] waits for its end.

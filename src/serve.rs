@@ -1,5 +1,6 @@
 //! `switchyard serve`: a node that runs until SIGTERM or SIGINT, rereads the account directory
-//! on SIGHUP, drains on SIGUSR1, and tells the operator how to mint a token.
+//! and its TLS certificate on SIGHUP, drains on SIGUSR1, and tells the operator how to mint a
+//! token.
 
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -50,10 +51,17 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
-            _ = hangup.recv() => match node.reload_directory() {
-                Ok(()) => tracing::info!("account directory reloaded"),
-                Err(error) => tracing::error!(%error, "account directory not reloaded; keeping the old one"),
-            },
+            _ = hangup.recv() => {
+                match node.reload_directory() {
+                    Ok(()) => tracing::info!("account directory reloaded"),
+                    Err(error) => tracing::error!(%error, "account directory not reloaded; keeping the old one"),
+                }
+                match node.reload_tls() {
+                    Ok(true) => tracing::info!("TLS certificate reloaded, for new connections"),
+                    Ok(false) => {}
+                    Err(error) => tracing::error!(%error, "TLS certificate not reloaded; keeping the old one"),
+                }
+            }
             _ = drain.recv() => match node.lifecycle().drain(drain_duration).await {
                 Ok(sockets) => tracing::info!(sockets, over = %humantime::format_duration(drain_duration),
                     "draining: new sockets are refused, the open ones closed a few at a time"),

@@ -32,18 +32,23 @@ pub(crate) async fn turn_away(
     extra_headers: &str,
     reason: &str,
 ) {
-    let body = format!("{reason}\r\n");
-    let answer = format!(
-        "HTTP/1.1 {status}\r\n{extra_headers}Content-Type: text/plain\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let answer = refusal_answer(status, extra_headers, reason);
     // What the client already sent is drained first, so that the close is a FIN that lets the
     // answer arrive, not a reset that loses it.
     drain(stream);
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer.as_bytes())).await;
     let _ = stream.shutdown().await;
     drain(stream);
+}
+
+/// The HTTP answer of [`turn_away`], for a caller with a stream of its own (TLS).
+pub(crate) fn refusal_answer(status: &str, extra_headers: &str, reason: &str) -> String {
+    let body = format!("{reason}\r\n");
+    format!(
+        "HTTP/1.1 {status}\r\n{extra_headers}Content-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 fn drain(stream: &TcpStream) {

@@ -387,6 +387,14 @@ async fn serve_refuses_bad_settings_with_one_line_and_status_2() {
         &run(&with_config, &[], dir.path()).await,
         "max_bindings_per_socket",
     );
+
+    // TLS: a certificate without its key, and a file that holds no certificate.
+    let mut half_tls = args.clone();
+    half_tls.extend(["--tls-cert", secret]);
+    assert_refused(&run(&half_tls, &[], dir.path()).await, "tls_key_file");
+    let mut not_pem = args.clone();
+    not_pem.extend(["--tls-cert", accounts, "--tls-key", secret]);
+    assert_refused(&run(&not_pem, &[], dir.path()).await, "tls_cert_file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

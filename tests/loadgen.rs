@@ -846,8 +846,12 @@ async fn bad_flags_are_refused_before_anything_runs() {
             "--workers: \"many\" is not \"auto\" or a count",
         ),
         (
-            &["--ws-url", "wss://127.0.0.1:1/"],
-            "--ws-url: \"wss://127.0.0.1:1/\" is not a ws:// URL",
+            &["--ws-url", "https://127.0.0.1:1/"],
+            "--ws-url: \"https://127.0.0.1:1/\" is not a ws:// or wss:// URL",
+        ),
+        (
+            &["--ca-file", "/no/such/ca.pem"],
+            "--ca-file: /no/such/ca.pem: ",
         ),
         (
             &["--publish-via", "http://127.0.0.1:1/"],
@@ -914,5 +918,57 @@ async fn bad_flags_are_refused_before_anything_runs() {
             || outcome.stderr.contains("--sockets-per-address: needs more"),
         "{}",
         outcome.stderr
+    );
+}
+
+/// wss:// and https:// nodes, trusted through --ca-file, with clients in worker processes (which
+/// read the file again).
+#[tokio::test]
+async fn tls_nodes_are_reached_through_wss_and_https() {
+    let dir = tempfile::tempdir().unwrap();
+    common::tls::mint(dir.path(), "node");
+    let (cert, key) = (dir.path().join("node.crt"), dir.path().join("node.key"));
+    let node = TestNode::start_with(move |s| {
+        s.tls_cert_file = Some(cert);
+        s.tls_key_file = Some(key);
+    })
+    .await;
+    let output = node.dir().join("report-tls.json");
+    let ws_url = format!("wss://localhost:{}/", node.ws_addr.port());
+    let http_url = format!("https://localhost:{}", node.http_addr.port());
+    let ca = dir.path().join("node-ca.crt");
+    let args = [
+        &["--ws-url", &ws_url, "--http-url", &http_url][..],
+        &["--ca-file", ca.to_str().unwrap()],
+        &["--secret-file", node.secret_file().to_str().unwrap()],
+        &["--accounts-file", node.accounts_file().to_str().unwrap()],
+        &["--output", output.to_str().unwrap(), "--quiet"],
+        &["-n", "6", "--workers", "2", "--accounts", "2"],
+        &["--rate", "50", "--batch", "5", "--duration", "1s"],
+    ]
+    .concat();
+    let outcome = run(node.dir(), &args, &output).await;
+    let report = outcome.report();
+    assert_eq!(n(&report["connections"]["connected"]), 6);
+    let events = &report["events"];
+    assert!(n(&events["published"]) > 0);
+    assert_eq!(n(&events["received"]), n(&events["expected"]));
+    assert_eq!(n(&events["lost"]), 0);
+
+    // Without the authority the node's certificate is not trusted: the run says so and stops.
+    let untrusted = [
+        &["--ws-url", &ws_url, "--http-url", &http_url][..],
+        &["--secret-file", node.secret_file().to_str().unwrap()],
+        &["--accounts-file", node.accounts_file().to_str().unwrap()],
+        &["--output", output.to_str().unwrap(), "--quiet", "-n", "1"],
+    ]
+    .concat();
+    let refused = run(node.dir(), &untrusted, &output).await;
+    assert_ne!(refused.status, 0);
+    assert!(
+        refused.stderr.contains("certificate") || refused.stdout.contains("certificate"),
+        "stdout: {}\nstderr: {}",
+        refused.stdout,
+        refused.stderr
     );
 }

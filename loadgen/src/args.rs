@@ -98,6 +98,11 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8000")]
     pub(crate) http_url: Vec<String>,
 
+    /// PEM file of certificate authorities (or of the node's self-signed certificate) trusted
+    /// for wss:// and https:// URLs, besides the system's
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<std::path::PathBuf>,
+
     /// How events are published: "rest" (POST /v2/events to the first --http-url), or an
     /// amqp://user:password@host:port/vhost URL: straight to RabbitMQ, as KAZOO publishes them
     /// (its exchanges and routing keys, JSON payload, publisher confirms); for nodes in

@@ -10,14 +10,15 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::event_frame::{self, Frame};
 use super::tally::{SeqWindow, Tally};
+use super::tls::Trust;
 
-pub(crate) type Socket = WebSocketStream<TcpStream>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long a leaving client waits for the node's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -41,18 +42,20 @@ pub(crate) enum ClientError {
     Failed(String),
 }
 
-/// `ws://host:port/path`, resolved.
+/// `ws://host:port/path` or `wss://…`, resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
     pub(crate) url: String,
     pub(crate) addr: SocketAddr,
+    /// Set for wss://: what the node's certificate is checked against.
+    trust: Option<Trust>,
 }
 
 impl Endpoint {
-    pub(crate) fn parse(raw: &str) -> Result<Endpoint, String> {
-        let what = "a ws:// URL (the load generator does not speak TLS)";
-        let (url, addr) = super::node_url::parse(raw, "ws", what)?;
+    pub(crate) fn parse(raw: &str, trust: &Trust) -> Result<Endpoint, String> {
+        let (url, addr) = super::node_url::parse(raw, &["ws", "wss"], "a ws:// or wss:// URL")?;
         Ok(Endpoint {
+            trust: (url.scheme() == "wss").then(|| trust.clone()),
             url: url.to_string(),
             addr,
         })
@@ -81,10 +84,17 @@ pub(crate) async fn connect(
         .await
         .map_err(|e| failed("connect", e))?;
     let _ = stream.set_nodelay(true);
-    let (socket, _response) = tokio_tungstenite::client_async_with_config(
+    // Always named: without a connector tungstenite would build one of its own for every
+    // connection, reading the system's certificates while the node waits for the request.
+    let tls = match &endpoint.trust {
+        Some(trust) => Connector::Rustls(trust.config()),
+        None => Connector::Plain,
+    };
+    let (socket, _response) = tokio_tungstenite::client_async_tls_with_config(
         endpoint.url.as_str(),
         stream,
         Some(websocket_config()),
+        Some(tls),
     )
     .await
     .map_err(|e| match e {
@@ -294,18 +304,17 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        let e = Endpoint::parse("ws://127.0.0.1:5555").unwrap();
+        let trust = Trust::new(None).unwrap();
+        let e = Endpoint::parse("ws://127.0.0.1:5555", &trust).unwrap();
         assert_eq!(e.url, "ws://127.0.0.1:5555/");
         assert_eq!(e.addr, "127.0.0.1:5555".parse().unwrap());
-        let e = Endpoint::parse("ws://localhost:9/x").unwrap();
+        assert!(e.trust.is_none());
+        let e = Endpoint::parse("ws://localhost:9/x", &trust).unwrap();
         assert_eq!(e.url, "ws://localhost:9/x");
-        for bad in [
-            "wss://127.0.0.1:5555",
-            "http://127.0.0.1:5555",
-            "ws://",
-            "ws://[::1",
-        ] {
-            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        let e = Endpoint::parse("wss://127.0.0.1:5555", &trust).unwrap();
+        assert!(e.trust.is_some());
+        for bad in ["http://127.0.0.1:5555", "ws://", "ws://[::1"] {
+            assert!(Endpoint::parse(bad, &trust).is_err(), "{bad}");
         }
     }
 

@@ -36,6 +36,7 @@ mod report;
 mod rest_client;
 mod rest_load;
 mod tally;
+mod tls;
 mod worker;
 
 use std::time::Duration;

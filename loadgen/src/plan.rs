@@ -14,6 +14,7 @@ use super::credentials::{CredentialError, NodeCredentials};
 use super::events::{Template, TemplateError};
 use super::rest_client::RestTarget;
 use super::tally::reorder_window;
+use super::tls::Trust;
 use super::worker::WorkerSpec;
 
 /// Open files a worker keeps for itself (stdio, the runtime, the REST connection).
@@ -53,6 +54,8 @@ pub(crate) struct Plan {
     pub(crate) scenario: Scenario,
     /// The nodes' websocket endpoints, in --ws-url order.
     pub(crate) endpoints: Vec<Endpoint>,
+    /// `--ca-file`, which the workers read again.
+    pub(crate) ca_file: Option<std::path::PathBuf>,
     /// The first node's REST API: publishing (through REST) and the rest scenario's queries.
     pub(crate) rest: RestTarget,
     /// Every --http-url: the nodes whose /metrics the run reads (and sums).
@@ -160,6 +163,7 @@ impl Plan {
             .take_while(|first| *first < sockets)
             .map(|first| WorkerSpec {
                 ws_urls: self.endpoints.iter().map(|e| e.url.clone()).collect(),
+                ca_file: self.ca_file.clone(),
                 first,
                 count: per_worker.min(sockets - first),
                 accounts: self.accounts.iter().map(|a| a.to_string()).collect(),
@@ -217,15 +221,16 @@ pub(crate) fn plan(
     open_file_limit: u64,
     credentials: &dyn NodeCredentials,
 ) -> Result<Plan, PlanError> {
+    let trust = Trust::new(args.ca_file.as_deref()).map_err(|r| bad("ca-file", r))?;
     let endpoints = args
         .ws_url
         .iter()
-        .map(|raw| Endpoint::parse(raw).map_err(|r| bad("ws-url", r)))
+        .map(|raw| Endpoint::parse(raw, &trust).map_err(|r| bad("ws-url", r)))
         .collect::<Result<Vec<_>, _>>()?;
     let probed = args
         .http_url
         .iter()
-        .map(|raw| RestTarget::parse(raw).map_err(|r| bad("http-url", r)))
+        .map(|raw| RestTarget::parse(raw, &trust).map_err(|r| bad("http-url", r)))
         .collect::<Result<Vec<_>, _>>()?;
     if probed.len() != 1 && probed.len() != endpoints.len() {
         return Err(bad(
@@ -400,6 +405,7 @@ pub(crate) fn plan(
         },
         scenario: args.scenario,
         endpoints,
+        ca_file: args.ca_file.clone(),
         rest,
         probed,
         publish_via,

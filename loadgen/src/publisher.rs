@@ -355,7 +355,9 @@ mod tests {
             Template::for_binding("call.*.*").unwrap(),
             Template::for_binding("fax.status.*").unwrap(),
         ];
-        let target = RestTarget::parse("http://127.0.0.1:1").unwrap();
+        let target =
+            RestTarget::parse("http://127.0.0.1:1", &crate::tls::Trust::new(None).unwrap())
+                .unwrap();
         let sink = Sink::rest(target, "t".into(), 1);
         let counter = Arc::new(AtomicU64::new(0));
         let mut publisher = Publisher::new(sink, counter, accounts, templates, "".into(), 5);
@@ -404,7 +406,10 @@ mod tests {
     ) -> (RestTarget, Arc<parking_lot::Mutex<Vec<(usize, u64)>>>) {
         use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let target = RestTarget::parse(&format!("http://{}", listener.local_addr().unwrap()));
+        let target = RestTarget::parse(
+            &format!("http://{}", listener.local_addr().unwrap()),
+            &crate::tls::Trust::new(None).unwrap(),
+        );
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let barrier = Arc::new(tokio::sync::Barrier::new(in_flight));
         let requests = Arc::new(AtomicU64::new(0));

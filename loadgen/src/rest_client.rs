@@ -9,8 +9,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use url::Position;
+
+use super::tls::Trust;
 
 /// How long one request may take before the node is reported as not answering.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,24 +63,46 @@ impl Attempt {
     }
 }
 
-/// Where the REST API is: `http://host:port[/prefix]`.
+/// Where the REST API is: `http://host:port[/prefix]` or `https://…`.
 #[derive(Debug, Clone)]
 pub(crate) struct RestTarget {
     pub(crate) addr: SocketAddr,
     authority: String,
     prefix: String,
+    /// Set for https://: the name the certificate must carry, and what it is checked against.
+    tls: Option<(ServerName<'static>, Trust)>,
 }
 
 impl RestTarget {
-    pub(crate) fn parse(raw: &str) -> Result<RestTarget, String> {
-        let (url, addr) = super::node_url::parse(raw, "http", "an http:// URL")?;
+    pub(crate) fn parse(raw: &str, trust: &Trust) -> Result<RestTarget, String> {
+        let (url, addr) =
+            super::node_url::parse(raw, &["http", "https"], "an http:// or https:// URL")?;
+        let tls = if url.scheme() == "https" {
+            let host = url.host_str().unwrap_or_default();
+            let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                .map_err(|e| format!("{raw:?}: {e}"))?;
+            Some((name, trust.clone()))
+        } else {
+            None
+        };
         Ok(RestTarget {
             addr,
             // What the Host header carries: host and port as given (none when it is the default).
             authority: url[Position::BeforeHost..Position::AfterPort].to_string(),
             prefix: url.path().trim_end_matches('/').to_string(),
+            tls,
         })
     }
+}
+
+/// hyper's HTTP/1 client over `io`, its connection driven by a task of its own.
+async fn handshake<IO>(io: IO) -> Result<SendRequest<Full<Bytes>>, hyper::Error>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
 }
 
 pub(crate) struct RestClient {
@@ -104,10 +129,18 @@ impl RestClient {
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
             let _ = stream.set_nodelay(true);
-            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-            tokio::spawn(connection);
+            let sender = match &self.target.tls {
+                None => handshake(stream).await,
+                Some((name, trust)) => {
+                    let tls = trust
+                        .connector()
+                        .connect(name.clone(), stream)
+                        .await
+                        .map_err(|e| unreachable(format!("TLS: {e}")))?;
+                    handshake(tls).await
+                }
+            }
+            .map_err(|e| unreachable(e.to_string()))?;
             self.sender = Some(sender);
         }
         Ok(self.sender.as_mut().expect("just set"))
@@ -266,7 +299,9 @@ mod tests {
                     .await;
             }
         });
-        let mut client = RestClient::new(RestTarget::parse(&format!("http://{addr}")).unwrap());
+        let mut client = RestClient::new(
+            RestTarget::parse(&format!("http://{addr}"), &Trust::new(None).unwrap()).unwrap(),
+        );
         for i in 0..20 {
             let (status, body) = client
                 .send(Method::GET, "/metrics", None, Bytes::new())
@@ -278,23 +313,30 @@ mod tests {
 
     #[test]
     fn targets() {
-        let target = RestTarget::parse("http://127.0.0.1:8000").unwrap();
+        let trust = Trust::new(None).unwrap();
+        let target = RestTarget::parse("http://127.0.0.1:8000", &trust).unwrap();
         assert_eq!(target.addr, "127.0.0.1:8000".parse().unwrap());
         assert_eq!(target.prefix, "");
-        let target = RestTarget::parse("http://127.0.0.1:9/api/").unwrap();
+        assert!(target.tls.is_none());
+        let target = RestTarget::parse("http://127.0.0.1:9/api/", &trust).unwrap();
         assert_eq!(target.prefix, "/api");
         assert_eq!(target.authority, "127.0.0.1:9");
         assert_eq!(
-            RestTarget::parse("http://localhost").unwrap().addr.port(),
+            RestTarget::parse("http://localhost", &trust)
+                .unwrap()
+                .addr
+                .port(),
             80
         );
+        let target = RestTarget::parse("https://localhost:8443", &trust).unwrap();
+        assert!(target.tls.is_some());
         for bad in [
-            "https://127.0.0.1:8000",
             "127.0.0.1:8000",
+            "ws://127.0.0.1:8000",
             "http://",
             "http://[zz]:1",
         ] {
-            assert!(RestTarget::parse(bad).is_err(), "{bad}");
+            assert!(RestTarget::parse(bad, &trust).is_err(), "{bad}");
         }
     }
 

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::client::{self, ClientError, Ended, Endpoint, Socket};
 use super::own_cpu::own_cpu_seconds;
 use super::tally::{Latencies, Snapshot, Tally};
+use super::tls::Trust;
 
 /// How often a worker reports its counters.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -31,6 +32,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 pub(crate) struct WorkerSpec {
     /// The nodes, which clients take in turn ([`WorkerSpec::node_of`]).
     pub(crate) ws_urls: Vec<String>,
+    /// `--ca-file`, for wss:// nodes.
+    #[serde(default)]
+    pub(crate) ca_file: Option<std::path::PathBuf>,
     /// Run-wide index of this worker's first client, and how many clients it runs.
     pub(crate) first: usize,
     pub(crate) count: usize,
@@ -143,7 +147,13 @@ pub(crate) async fn run(
     mut commands: mpsc::Receiver<ToWorker>,
     reports: mpsc::UnboundedSender<FromWorker>,
 ) {
-    let endpoints = match spec.ws_urls.iter().map(|u| Endpoint::parse(u)).collect() {
+    let endpoints = Trust::new(spec.ca_file.as_deref()).and_then(|trust| {
+        spec.ws_urls
+            .iter()
+            .map(|u| Endpoint::parse(u, &trust))
+            .collect()
+    });
+    let endpoints = match endpoints {
         Ok(endpoints) => endpoints,
         Err(message) => {
             let _ = reports.send(FromWorker::Fatal { message });
@@ -517,6 +527,7 @@ mod tests {
 
     fn spec(first: usize, source_addresses: u32) -> WorkerSpec {
         WorkerSpec {
+            ca_file: None,
             ws_urls: vec!["ws://127.0.0.1:1/".into(), "ws://127.0.0.1:2/".into()],
             first,
             count: 10,

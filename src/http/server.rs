@@ -16,6 +16,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use warp::http::{Method, Request, StatusCode};
 use warp::reply::Response;
@@ -35,6 +36,7 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub(crate) async fn serve(
     listener: TcpListener,
     ctx: Arc<HttpContext>,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let connections = Arc::new(Semaphore::new(ctx.max_connections));
@@ -64,11 +66,14 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            let mut stream = stream;
-            tokio::spawn(async move {
-                let status = "503 Service Unavailable";
-                turn_away(&mut stream, status, "", "too many connections; retry").await;
-            });
+            // Over TLS a plain answer could not be read: the connection is just closed.
+            if tls.is_none() {
+                let mut stream = stream;
+                tokio::spawn(async move {
+                    let status = "503 Service Unavailable";
+                    turn_away(&mut stream, status, "", "too many connections; retry").await;
+                });
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -86,10 +91,25 @@ pub(crate) async fn serve(
                 }
             }
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            let _ = connection.await;
+            match tls {
+                None => {
+                    let io = TokioIo::new(stream);
+                    let connection = builder.serve_connection_with_upgrades(io, service);
+                    let _ = watcher.watch(connection.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    // The handshake has as long as a request head.
+                    let handshake =
+                        tokio::time::timeout(REQUEST_HEAD_TIMEOUT, acceptor.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let io = TokioIo::new(stream);
+                        let connection = builder.serve_connection_with_upgrades(io, service);
+                        let _ = watcher.watch(connection.into_owned()).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ractor::ActorRef;
-use tokio::net::TcpStream;
 use tokio::time::MissedTickBehavior;
 
 use switchyard_actors::frame::{Opcode, encode};
@@ -18,6 +17,7 @@ use switchyard_actors::supervisor::{OpenedSession, SupervisorMsg};
 use super::ended::Ended;
 use super::listener::WsOptions;
 use super::reader::{Incoming, Reader};
+use super::transport::Transport;
 use super::writer::write_frames;
 
 /// How long a closing socket may take to take our close frame and answer it.
@@ -30,12 +30,12 @@ enum Step {
 }
 
 struct Socket {
-    stream: TcpStream,
+    stream: Transport,
     reader: Reader,
 }
 
 pub(super) async fn run(
-    stream: TcpStream,
+    stream: Transport,
     already_read: Vec<u8>,
     peer: SocketAddr,
     supervisor: ActorRef<SupervisorMsg>,
@@ -107,7 +107,7 @@ pub(super) async fn run(
 impl Socket {
     /// Reads what arrived and acts on every whole message in it.
     async fn on_readable(&mut self, session: &ActorRef<SessionMsg>, outbox: &Outbox) -> Step {
-        match self.reader.read_from(&self.stream) {
+        match self.reader.read_from(&mut self.stream) {
             Ok(0) => Step::Stop(Ended::ConnectionLost),
             Ok(_) => self.act_on_messages(session, outbox).await,
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Step::Go,
@@ -223,7 +223,7 @@ impl Socket {
 
     async fn until_the_client_closes(&mut self) {
         while self.stream.readable().await.is_ok() {
-            match self.reader.read_from(&self.stream) {
+            match self.reader.read_from(&mut self.stream) {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,

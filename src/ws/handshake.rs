@@ -3,11 +3,16 @@
 //! 426 (with `Sec-WebSocket-Version: 13`) for a plain GET or another protocol version, and the
 //! admission refusals (429, 503) answered at once, before a byte is read.
 
+use std::time::Duration;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::tcp::turn_away;
+use super::transport::Transport;
+use crate::tcp::{refusal_answer, turn_away};
+
+/// Every refusal names the one websocket version this server speaks.
+pub(crate) const WS_VERSION_HEADER: &str = "Sec-WebSocket-Version: 13\r\n";
 
 /// The largest request head taken: a browser's upgrade is under 2 KiB, cookies aside.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -49,7 +54,7 @@ pub(crate) struct Upgrade {
 
 /// Reads the client's upgrade request; a bad one is answered here, with its status. The caller
 /// bounds the time this takes.
-pub(crate) async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, BadUpgrade> {
+pub(crate) async fn read_upgrade(stream: &mut Transport) -> Result<Upgrade, BadUpgrade> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         // Into `buf`, not a buffer on the stack: that would be part of the socket's task for
@@ -77,9 +82,9 @@ pub(crate) async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, BadU
 /// Answers a good upgrade with 101: the socket, and what the client sent behind its request
 /// (websocket frames already).
 pub(crate) async fn accept(
-    mut stream: TcpStream,
+    mut stream: Transport,
     upgrade: Upgrade,
-) -> std::io::Result<(TcpStream, Vec<u8>)> {
+) -> std::io::Result<(Transport, Vec<u8>)> {
     let accepted = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\n\r\n",
@@ -141,14 +146,25 @@ fn is_sixteen_bytes_of_base64(key: &str) -> bool {
 }
 
 /// Answers a bad upgrade with its status and closes; the refusal, for the caller's count.
-async fn answer_refusal(stream: &mut TcpStream, bad: BadUpgrade) -> BadUpgrade {
+async fn answer_refusal(stream: &mut Transport, bad: BadUpgrade) -> BadUpgrade {
     refuse(stream, bad.status(), &bad.to_string()).await;
     bad
 }
 
 /// Answers `status` with `reason` as its body, and closes.
-pub(crate) async fn refuse(stream: &mut TcpStream, status: &str, reason: &str) {
-    turn_away(stream, status, "Sec-WebSocket-Version: 13\r\n", reason).await;
+pub(crate) async fn refuse(stream: &mut Transport, status: &str, reason: &str) {
+    match stream {
+        Transport::Plain(tcp) => turn_away(tcp, status, WS_VERSION_HEADER, reason).await,
+        Transport::Tls(_) => {
+            stream.discard_unread();
+            let answer = refusal_answer(status, WS_VERSION_HEADER, reason);
+            let answered = async {
+                stream.write_all(answer.as_bytes()).await?;
+                stream.shutdown().await
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), answered).await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::time::Duration;
 use ractor::ActorRef;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::time::{Instant, timeout_at};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use switchyard_actors::log_limit::LogLimit;
@@ -14,16 +16,20 @@ use switchyard_actors::supervisor::SupervisorMsg;
 
 use super::admission::{AdmissionLimits, Admissions, Refused};
 use super::connection;
-use super::handshake::{self, refuse};
+use super::handshake::{self, WS_VERSION_HEADER, refuse};
+use super::transport::Transport;
 use crate::lifecycle::Phase;
+use crate::tcp::turn_away;
 
 /// The websocket settings of a node.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct WsOptions {
     pub(crate) admission: AdmissionLimits,
     pub(crate) max_frame_bytes: usize,
     pub(crate) ping_interval: Duration,
     pub(crate) idle_timeout: Duration,
+    /// Set when both listeners speak TLS.
+    pub(crate) tls: Option<TlsAcceptor>,
 }
 
 /// How long a client may take to complete the upgrade.
@@ -55,16 +61,24 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        if let Some(reason) = phase.borrow().refusal() {
-            sockets
-                .spawn(async move { refuse(&mut stream, "503 Service Unavailable", reason).await });
-            continue;
-        }
-        let mut admission = match admissions.admit(peer.ip()) {
+        let refused_now = phase
+            .borrow()
+            .refusal()
+            .map(|reason| ("503 Service Unavailable", reason));
+        let admitted = match refused_now {
+            Some(refused) => Err(refused),
+            None => admissions.admit(peer.ip()).map_err(refusal),
+        };
+        let mut admission = match admitted {
             Ok(admission) => admission,
-            Err(refused) => {
-                let (status, reason) = refusal(refused);
-                sockets.spawn(async move { refuse(&mut stream, status, reason).await });
+            Err((status, reason)) => {
+                // Over TLS the client could not read a plain answer, and a handshake is what a
+                // full or draining node should not spend: the connection is just closed.
+                if options.tls.is_none() {
+                    sockets.spawn(async move {
+                        turn_away(&mut stream, status, WS_VERSION_HEADER, reason).await
+                    });
+                }
                 continue;
             }
         };
@@ -72,8 +86,19 @@ pub(crate) async fn serve(
         let supervisor = supervisor.clone();
         let options = options.clone();
         sockets.spawn(async move {
-            let reading =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake::read_upgrade(&mut stream));
+            let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+            let mut stream = match &options.tls {
+                None => Transport::Plain(stream),
+                Some(acceptor) => tokio::select! {
+                    secured = timeout_at(deadline, acceptor.accept(stream)) => match secured {
+                        Ok(Ok(secured)) => Transport::tls(secured),
+                        _ => return,
+                    },
+                    // Evicted in its TLS handshake: nothing can be answered yet.
+                    _ = admission.evicted() => return,
+                },
+            };
+            let reading = timeout_at(deadline, handshake::read_upgrade(&mut stream));
             let upgrade = tokio::select! {
                 read = reading => read,
                 refused = admission.evicted() => {

@@ -8,6 +8,7 @@ mod ended;
 mod handshake;
 mod listener;
 mod reader;
+mod transport;
 mod writer;
 
 pub(crate) use admission::AdmissionLimits;

@@ -4,7 +4,8 @@
 //! Bytes are held only while a frame is incomplete: an idle socket holds no read buffer.
 
 use thiserror::Error;
-use tokio::net::TcpStream;
+
+use super::transport::Transport;
 
 /// How much one read takes from the socket at most.
 const READ_CHUNK: usize = 4096;
@@ -105,7 +106,7 @@ impl Reader {
     }
 
     /// Reads what the socket holds now, without waiting: the number of bytes, 0 at its end.
-    pub(super) fn read_from(&mut self, stream: &TcpStream) -> std::io::Result<usize> {
+    pub(super) fn read_from(&mut self, stream: &mut Transport) -> std::io::Result<usize> {
         self.buf.reserve(READ_CHUNK);
         let read = stream.try_read_buf(&mut self.buf);
         if !matches!(read, Ok(n) if n > 0) {

@@ -5,15 +5,14 @@ use std::future::poll_fn;
 use std::io::IoSlice;
 use std::pin::Pin;
 
-use tokio::io::AsyncWrite;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Frames per system call; well under every system's IOV_MAX.
 const SLICES_PER_WRITE: usize = 64;
 
 /// Writes every frame, in order, whole.
 pub(super) async fn write_frames(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncWrite + Unpin),
     frames: &[impl AsRef<[u8]>],
 ) -> std::io::Result<()> {
     let mut next = 0;
@@ -43,14 +42,15 @@ pub(super) async fn write_frames(
         }
         offset = written;
     }
-    Ok(())
+    // TLS holds records until flushed; TCP has nothing to flush.
+    stream.flush().await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     /// More frames than one write takes, and more bytes than the socket buffers hold, so the
     /// writes end part-way through frames: the reader still gets every byte in order.

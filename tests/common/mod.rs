@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
