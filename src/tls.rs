@@ -1,5 +1,5 @@
-//! TLS on both listeners (rustls, aws-lc-rs): the certificate chain and key are PEM files, reread on
-//! SIGHUP. A reload changes what the next handshake gets; connections already open keep theirs.
+//! TLS on both listeners (rustls, aws-lc-rs): the certificate chain and key are PEM files,
+//! reread on SIGHUP. A reload changes what the next handshake gets; open connections keep theirs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

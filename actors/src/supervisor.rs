@@ -260,7 +260,8 @@ impl Actor for Supervisor {
             SupervisionEvent::ActorFailed(cell, error) => {
                 let socket = state.socket_id_of(cell.get_id());
                 SESSION_FAILED.note(|suppressed| {
-                    tracing::error!(socket = socket.as_deref(), %error, suppressed, "session failed")
+                    let socket = socket.as_deref();
+                    tracing::error!(socket, %error, suppressed, "session failed")
                 });
                 state.forget(cell.get_id(), true)
             }
