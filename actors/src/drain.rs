@@ -35,10 +35,6 @@ impl<K> DrainPlan<K> {
         self.left.drain(..n)
     }
 
-    pub fn is_done(&self) -> bool {
-        self.left.is_empty()
-    }
-
     /// Sockets not closed yet.
     pub fn len(&self) -> usize {
         self.left.len()
@@ -56,7 +52,7 @@ mod tests {
     fn batches(sockets: usize, over: Duration) -> Vec<Vec<usize>> {
         let mut plan = DrainPlan::new(0..sockets, over);
         let mut out = Vec::new();
-        while !plan.is_done() {
+        while !plan.is_empty() {
             out.push(plan.next_batch().collect());
         }
         out
@@ -91,6 +87,6 @@ mod tests {
 
     #[test]
     fn nothing_to_drain_is_done_at_once() {
-        assert!(DrainPlan::new(0..0, Duration::from_secs(1)).is_done());
+        assert!(DrainPlan::new(0..0, Duration::from_secs(1)).is_empty());
     }
 }

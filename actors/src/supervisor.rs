@@ -466,7 +466,7 @@ impl SupervisorState {
                 entry.outbox.close(CloseReason::GoingAway);
             }
         }
-        if plan.is_done() {
+        if plan.is_empty() {
             self.drain = None;
         } else {
             myself.send_after(DRAIN_TICK, move || SupervisorMsg::DrainTick(generation));
