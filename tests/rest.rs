@@ -696,3 +696,46 @@ async fn publish_answers_the_accepted_count() {
     ]);
     assert_eq!(node.publish_ok(&batch).await, 3);
 }
+
+/// `GET /openapi.json` is docs/openapi.json, and what the node answers each documented operation
+/// (without a token, with an account's, with a superduper's) is a status the document lists
+/// for it, errors in the error envelope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_openapi_document_describes_what_the_node_answers() {
+    let node = TestNode::start().await;
+    let served = node.get("/openapi.json", None).await;
+    assert_eq!(served.status, 200);
+    let file: Value =
+        serde_json::from_str(include_str!("../docs/openapi.json")).expect("docs/openapi.json");
+    assert_eq!(served.body, file);
+    assert!(file["openapi"].as_str().unwrap().starts_with("3."));
+
+    let tokens = [None, Some(node.token(PARENT)), Some(node.token(MASTER))];
+    for (path, operations) in file["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{account_id}", PARENT)
+            .replace("{socket_id}", "no-such-socket");
+        for (method, operation) in operations.as_object().unwrap() {
+            if method == "parameters" {
+                continue;
+            }
+            let documented = operation["responses"].as_object().unwrap();
+            for token in &tokens {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let body = (method == Method::POST).then(|| "[]".to_string());
+                let answer = node
+                    .request(method.clone(), &concrete, token.as_deref(), &[], body)
+                    .await;
+                let status = answer.status.to_string();
+                assert!(
+                    documented.contains_key(&status),
+                    "{method} {path} answered {status}, not documented: {}",
+                    answer.text
+                );
+                if answer.status >= 400 {
+                    assert_error_envelope(&answer.body, answer.status);
+                }
+            }
+        }
+    }
+}

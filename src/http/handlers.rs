@@ -310,6 +310,15 @@ pub(super) async fn drain(
     Ok(answer)
 }
 
+/// `docs/openapi.json`, as built into the binary.
+pub(super) fn openapi() -> Response {
+    let mut response = Response::new(super::routes::OPENAPI.into());
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
 pub(super) fn health(envelope: &Envelope, healthy: bool, what: &str) -> Answer {
     if healthy {
         Ok(envelope.success(json!({ what: true })))

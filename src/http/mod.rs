@@ -155,6 +155,7 @@ where
         Route::PublishEvents => handlers::publish_events(ctx, &envelope, token, body).await,
         Route::Drain => handlers::drain(ctx, &envelope, token, &parse_query(query)).await,
         Route::Metrics => handlers::metrics(ctx),
+        Route::OpenApi => Ok(handlers::openapi()),
         Route::Healthz => handlers::health(&envelope, true, "alive"),
         Route::Readyz => match phase.refusal() {
             Some(reason) => Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, reason.to_string())),

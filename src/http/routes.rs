@@ -23,12 +23,17 @@ pub(super) enum Route {
     Metrics,
     Healthz,
     Readyz,
+    /// The OpenAPI document of all of these (`docs/openapi.json`).
+    OpenApi,
 }
 
 impl Route {
     /// Looks at the node without asking it for work: still answered while it stops.
     pub(super) fn observes(&self) -> bool {
-        matches!(self, Route::Metrics | Route::Healthz | Route::Readyz)
+        matches!(
+            self,
+            Route::Metrics | Route::Healthz | Route::Readyz | Route::OpenApi
+        )
     }
 }
 
@@ -77,9 +82,13 @@ pub(super) fn resolve(method: &Method, path: &str) -> Result<Route, RouteError> 
         ["metrics"] => only("GET", Route::Metrics),
         ["healthz"] => only("GET", Route::Healthz),
         ["readyz"] => only("GET", Route::Readyz),
+        ["openapi.json"] => only("GET", Route::OpenApi),
         _ => Err(RouteError::NotFound),
     }
 }
+
+/// The document `GET /openapi.json` serves.
+pub(super) const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
 #[cfg(test)]
 mod tests {
@@ -106,6 +115,70 @@ mod tests {
             resolve(&Method::POST, "/v2/events"),
             Ok(Route::PublishEvents)
         );
+    }
+
+    /// Every operation of docs/openapi.json is a route, and every route is in the document: a
+    /// route added or changed without its documentation fails here.
+    #[test]
+    fn the_openapi_document_and_the_routes_are_the_same() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, operations) in doc["paths"].as_object().unwrap() {
+            let concrete = path
+                .replace("{account_id}", "a")
+                .replace("{socket_id}", "s");
+            for method in operations.as_object().unwrap().keys() {
+                if method == "parameters" {
+                    continue;
+                }
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let route = resolve(&method, &concrete);
+                assert!(
+                    route.is_ok(),
+                    "{method} {path} is documented but not routed"
+                );
+                documented.insert(format!("{method} {concrete}"));
+            }
+        }
+        let every_route = [
+            Route::Catalogue,
+            Route::AccountSockets {
+                account: "a".into(),
+            },
+            Route::AccountSocket {
+                account: "a".into(),
+                socket_id: "s".into(),
+            },
+            Route::KickSocket {
+                account: "a".into(),
+                socket_id: "s".into(),
+            },
+            Route::PublishEvents,
+            Route::Drain,
+            Route::Metrics,
+            Route::Healthz,
+            Route::Readyz,
+            Route::OpenApi,
+        ];
+        for route in every_route {
+            // Exhaustive: a new route must be named here, and so in the document.
+            let request = match route {
+                Route::Catalogue => "GET /v2/websockets",
+                Route::AccountSockets { .. } => "GET /v2/accounts/a/websockets",
+                Route::AccountSocket { .. } => "GET /v2/accounts/a/websockets/s",
+                Route::KickSocket { .. } => "DELETE /v2/accounts/a/websockets/s",
+                Route::PublishEvents => "POST /v2/events",
+                Route::Drain => "POST /v2/drain",
+                Route::Metrics => "GET /metrics",
+                Route::Healthz => "GET /healthz",
+                Route::Readyz => "GET /readyz",
+                Route::OpenApi => "GET /openapi.json",
+            };
+            assert!(
+                documented.contains(request),
+                "{request} is routed but not documented"
+            );
+        }
     }
 
     #[test]
