@@ -506,3 +506,61 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Churn (issue 11), at a small scale: waves of sockets open, subscribe and leave, half of them
+/// cleanly and half by dropping the connection. After every wave the node holds no socket,
+/// binding, route or queued byte, and the broker holds only the bindings the node started
+/// with. (The same at full scale, with memory: the load generator's `churn` scenario,
+/// `benches/baseline.sh churn-1k`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waves_of_churn_leave_the_node_and_the_broker_as_they_were() {
+    const WAVES: usize = 4;
+    const SOCKETS: usize = 60;
+    let accounts = [PARENT, CHILD, OTHER];
+    let bindings: [&[&str]; 3] = [
+        &["call.CHANNEL_CREATE.*"],
+        &["object.doc_edited.user", "fax.status.*"],
+        &["call.*.*", "conference.event.conf1.*"],
+    ];
+    let sorted_bindings = |vhost: TestVhost| {
+        let mut held = vhost.bindings();
+        held.sort();
+        (vhost, held)
+    };
+    let vhost = vhost().await;
+    let node = node_on(vhost.amqp_url(), "one").await;
+    until_clustered(&node, 0).await;
+    let (mut vhost, baseline) = spawn_blocking(move || sorted_bindings(vhost))
+        .await
+        .unwrap();
+
+    for wave in 0..WAVES {
+        let mut clients = Vec::new();
+        for i in 0..SOCKETS {
+            let account = accounts[i % accounts.len()];
+            let mut client = node.connect_as(account).await;
+            client
+                .subscribe_ok(account, bindings[i % bindings.len()])
+                .await;
+            clients.push(client);
+        }
+        assert!(
+            gauge(&node, "switchyard_bus_bindings").await > 0.0,
+            "wave {wave}"
+        );
+        for (i, client) in clients.into_iter().enumerate() {
+            if i % 2 == 0 {
+                client.close().await;
+            } else {
+                client.drop_abruptly();
+            }
+        }
+        node.assert_clean().await;
+        until_bound(&node, 0).await;
+        let (back, held) = spawn_blocking(move || sorted_bindings(vhost))
+            .await
+            .unwrap();
+        vhost = back;
+        assert_eq!(held, baseline, "the broker's bindings after wave {wave}");
+    }
+}
