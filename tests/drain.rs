@@ -10,8 +10,6 @@ use common::*;
 use tokio::io::AsyncWriteExt;
 
 const SOCKETS: usize = 10;
-const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                       Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 
 async fn drain(node: &TestNode, query: &str, token: Option<&str>) -> Resp {
     node.request(Method::POST, &format!("/v2/drain{query}"), token, &[], None)
@@ -40,7 +38,12 @@ async fn a_drain_closes_every_socket_with_1001_over_its_duration_and_refuses_new
     assert_eq!(answer.body["data"]["duration"], "1s");
 
     // New sockets are turned away with a reason, and load balancers see the node not ready.
-    let refused = raw_exchange(node.ws_addr, UPGRADE.as_bytes(), Duration::from_secs(2)).await;
+    let refused = raw_exchange(
+        node.ws_addr,
+        WS_UPGRADE_REQUEST.as_bytes(),
+        Duration::from_secs(2),
+    )
+    .await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused:?}");
     assert!(refused.contains("draining"), "{refused:?}");
     let ready = node.get("/readyz", None).await;
@@ -131,7 +134,10 @@ async fn a_stopping_node_answers_503_for_new_work_while_its_sockets_close() {
     // A client that never answers the close keeps the node in its grace period (up to the
     // five seconds a close handshake may take).
     let mut silent = tokio::net::TcpStream::connect(node.ws_addr).await.unwrap();
-    silent.write_all(UPGRADE.as_bytes()).await.unwrap();
+    silent
+        .write_all(WS_UPGRADE_REQUEST.as_bytes())
+        .await
+        .unwrap();
     node.eventually("the silent socket open", || async {
         metric(&node.metrics_text().await, "switchyard_connections") == Some(1.0)
     })

@@ -295,6 +295,31 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+/// `serve` on ephemeral ports, with the harness's secret and account directory written into
+/// `dir`, and `extra` flags: the process, and the two files.
+fn serve_with_auth(
+    dir: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (Process, std::path::PathBuf, std::path::PathBuf) {
+    let (secret, accounts) = write_auth_files(dir);
+    let (secret_arg, accounts_arg) = (secret.to_str().unwrap(), accounts.to_str().unwrap());
+    let mut args = vec![
+        "serve",
+        "--ws-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--secret-file",
+        secret_arg,
+        "--accounts-file",
+        accounts_arg,
+    ];
+    args.extend_from_slice(extra);
+    let process = Process::spawn(&args, envs, dir);
+    (process, secret, accounts)
+}
+
 /// Runs `switchyard` to its end: (status, stdout, stderr).
 async fn run(args: &[&str], envs: &[(&str, &str)], dir: &Path) -> (Option<i32>, String, String) {
     let mut command = Command::new(BIN);
@@ -500,22 +525,7 @@ async fn serve_stops_on_sigterm_closing_clients_with_1001_and_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_stops_on_sigint_too() {
     let dir = tempfile::tempdir().unwrap();
-    let (secret, accounts) = write_auth_files(dir.path());
-    let mut process = Process::spawn(
-        &[
-            "serve",
-            "--ws-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--secret-file",
-            secret.to_str().unwrap(),
-            "--accounts-file",
-            accounts.to_str().unwrap(),
-        ],
-        &[],
-        dir.path(),
-    );
+    let (mut process, _, _) = serve_with_auth(dir.path(), &[], &[]);
     let (ws, _) = process.listening().await;
     let mut client = Client::connect(ws).await;
     client.authenticate(&token(OTHER)).await;
@@ -648,22 +658,8 @@ async fn token_command_refuses_a_bad_account_with_status_2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_rereads_the_directory_on_sighup_and_never_logs_a_token() {
     let dir = tempfile::tempdir().unwrap();
-    let (secret, accounts) = write_auth_files(dir.path());
-    let mut process = Process::spawn(
-        &[
-            "serve",
-            "--ws-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--secret-file",
-            secret.to_str().unwrap(),
-            "--accounts-file",
-            accounts.to_str().unwrap(),
-        ],
-        &[("SWITCHYARD_LOG", "debug")],
-        dir.path(),
-    );
+    let (mut process, secret, accounts) =
+        serve_with_auth(dir.path(), &[], &[("SWITCHYARD_LOG", "debug")]);
     let (ws, rest) = process.listening().await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let list_status = |account: &'static str, token: String| {
@@ -737,23 +733,10 @@ async fn serve_rereads_the_directory_on_sighup_and_never_logs_a_token() {
 async fn serve_logs_json_lines_that_name_sockets_and_do_not_flood() {
     const BROKEN: usize = 20;
     let dir = tempfile::tempdir().unwrap();
-    let (secret, accounts) = write_auth_files(dir.path());
-    let mut process = Process::spawn(
-        &[
-            "serve",
-            "--ws-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--secret-file",
-            secret.to_str().unwrap(),
-            "--accounts-file",
-            accounts.to_str().unwrap(),
-            "--log-format",
-            "json",
-        ],
-        &[("SWITCHYARD_LOG", "debug")],
+    let (mut process, _, _) = serve_with_auth(
         dir.path(),
+        &["--log-format", "json"],
+        &[("SWITCHYARD_LOG", "debug")],
     );
     let listening = process.line_containing("switchyard is listening").await;
     let listening: serde_json::Value = serde_json::from_str(&listening).expect("a JSON line");
@@ -771,9 +754,7 @@ async fn serve_logs_json_lines_that_name_sockets_and_do_not_flood() {
     drop(refused);
     let started = std::time::Instant::now();
     // Each sends an unmasked frame right behind its upgrade: closed 1002.
-    let upgrade = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    let mut broken = upgrade.as_bytes().to_vec();
+    let mut broken = WS_UPGRADE_REQUEST.as_bytes().to_vec();
     broken.extend_from_slice(&[0x81, 0x02, b'{', b'}']);
     let answers = futures_util::future::join_all(
         (0..BROKEN).map(|_| raw_exchange(ws, &broken, Duration::from_secs(1))),
@@ -858,24 +839,7 @@ async fn serve_logs_json_lines_that_name_sockets_and_do_not_flood() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_drains_on_sigusr1() {
     let dir = tempfile::tempdir().unwrap();
-    let (secret, accounts) = write_auth_files(dir.path());
-    let mut process = Process::spawn(
-        &[
-            "serve",
-            "--ws-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--secret-file",
-            secret.to_str().unwrap(),
-            "--accounts-file",
-            accounts.to_str().unwrap(),
-            "--drain-duration",
-            "200ms",
-        ],
-        &[],
-        dir.path(),
-    );
+    let (mut process, _, _) = serve_with_auth(dir.path(), &["--drain-duration", "200ms"], &[]);
     let (ws, rest) = process.listening().await;
     let mut clients = Vec::new();
     for account in [PARENT, CHILD] {
@@ -890,9 +854,7 @@ async fn serve_drains_on_sigusr1() {
     for client in &mut clients {
         assert_eq!(client.expect_close().await, 1001);
     }
-    let upgrade = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    let refused = raw_exchange(ws, upgrade.as_bytes(), Duration::from_secs(2)).await;
+    let refused = raw_exchange(ws, WS_UPGRADE_REQUEST.as_bytes(), Duration::from_secs(2)).await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused:?}");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let ready = http

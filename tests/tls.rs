@@ -51,6 +51,11 @@ async fn wss(addr: std::net::SocketAddr, trusted: &CertificateDer<'static>) -> W
 async fn ask(ws: &mut Wss, request_id: &str) -> Value {
     let frame = json!({"action": "ping", "request_id": request_id, "auth_token": token(PARENT)});
     ws.send(Message::text(frame.to_string())).await.unwrap();
+    next_reply(ws).await
+}
+
+/// The next text frame, as JSON.
+async fn next_reply(ws: &mut Wss) -> Value {
     loop {
         let next = tokio::time::timeout(RECV_TIMEOUT, ws.next())
             .await
@@ -112,23 +117,16 @@ async fn both_listeners_speak_tls_with_the_configured_certificate() {
     ws.flush().await.unwrap();
     let mut answered = Vec::new();
     while answered.len() < 51 {
-        let next = tokio::time::timeout(RECV_TIMEOUT, ws.next())
-            .await
-            .expect("every reply in time");
-        if let Some(Ok(Message::Text(text))) = next {
-            let reply: Value = serde_json::from_str(&text).unwrap();
-            answered.push(reply["request_id"].as_str().unwrap().to_string());
-        }
+        let reply = next_reply(&mut ws).await;
+        answered.push(reply["request_id"].as_str().unwrap().to_string());
     }
     assert_eq!(answered[0], "big");
     assert_eq!(answered[50], "p49");
 
     // No plain text on either port: a plain upgrade or request gets no HTTP answer.
-    let upgrade = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let plain = raw_exchange(
         node.ws_addr,
-        upgrade.as_bytes(),
+        WS_UPGRADE_REQUEST.as_bytes(),
         std::time::Duration::from_secs(2),
     )
     .await;

@@ -920,6 +920,11 @@ impl Bystander {
     }
 }
 
+/// A browser's websocket upgrade request, whole, for tests that speak raw bytes.
+pub const WS_UPGRADE_REQUEST: &str = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
 /// Sends `request` as raw bytes on a fresh TCP connection and returns what the server answers
 /// before closing or going quiet for `patience` (empty when it closed without a word).
 pub async fn raw_exchange(addr: SocketAddr, request: &[u8], patience: Duration) -> String {
