@@ -274,25 +274,7 @@ mod tests {
     /// SWITCHYARD_WRITE_README=1 it writes the new table into the README instead.
     #[test]
     fn the_readme_settings_table_is_generated_from_the_flags() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-        let readme = std::fs::read_to_string(path).unwrap();
-        let (before, rest) = readme
-            .split_once(TABLE_BEGIN)
-            .expect("the table's first marker");
-        let (table, after) = rest.split_once(TABLE_END).expect("the table's last marker");
-        let generated = settings_table();
-        if table.trim() == generated.trim() {
-            return;
-        }
-        if std::env::var_os("SWITCHYARD_WRITE_README").is_some() {
-            let readme = format!("{before}{TABLE_BEGIN}\n{generated}{TABLE_END}{after}");
-            std::fs::write(path, readme).unwrap();
-            return;
-        }
-        panic!(
-            "README.md's settings table is not the flags' (run the tests with \
-             SWITCHYARD_WRITE_README=1 to write it):\n{generated}"
-        );
+        crate::readme::check_block(TABLE_BEGIN, TABLE_END, &settings_table()).unwrap();
     }
 
     #[test]

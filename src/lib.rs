@@ -22,6 +22,8 @@ mod http;
 pub mod lifecycle;
 pub mod logging;
 pub mod node;
+#[doc(hidden)]
+pub mod readme;
 mod secret;
 pub mod serve;
 mod tcp;

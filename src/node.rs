@@ -107,6 +107,7 @@ impl Node {
                 ping_interval: settings.ping_interval,
                 idle_timeout: settings.idle_timeout,
                 tls: tls.as_ref().map(|tls| tls.acceptor()),
+                metrics: fabric.metrics.clone(),
             },
             sockets.clone(),
             lifecycle.watch(),

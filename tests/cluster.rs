@@ -564,3 +564,106 @@ async fn waves_of_churn_leave_the_node_and_the_broker_as_they_were() {
         assert_eq!(held, baseline, "the broker's bindings after wave {wave}");
     }
 }
+
+/// `docs/grafana-dashboard.json` reads only what a node serves, and reads all of it: every
+/// metric its queries name is a sample of a cluster node's `/metrics`, and every family of
+/// that `/metrics` is in some query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grafana_dashboard_reads_every_metric_and_only_those() {
+    let vhost = vhost().await;
+    let node = node_on(vhost.amqp_url(), "one").await;
+    until_clustered(&node, 0).await;
+    let mut socket = node.connect_as(PARENT).await;
+    socket
+        .subscribe_ok(PARENT, &["call.CHANNEL_CREATE.*"])
+        .await;
+    until_bound(&node, 1).await;
+    node.publish_ok(&call_event(PARENT, "CHANNEL_CREATE", "c1"))
+        .await;
+    socket.recv_event().await;
+    node.metrics_text().await;
+    let text = node.metrics_text().await;
+
+    let samples: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .collect();
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    assert!(families.len() > 30, "{text}");
+
+    let dashboard: Value =
+        serde_json::from_str(include_str!("../docs/grafana-dashboard.json")).unwrap();
+    let queries: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().into_iter().flatten())
+        .map(|target| target["expr"].as_str().unwrap())
+        .collect();
+    let read: Vec<&str> = queries
+        .iter()
+        .flat_map(|query| query.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|word| word.starts_with("switchyard_") || word.starts_with("process_"))
+        .collect();
+    for name in &read {
+        assert!(
+            samples.contains(name),
+            "the dashboard reads {name}: not in {text}"
+        );
+    }
+    for family in families {
+        assert!(
+            read.iter().any(|name| of_family(name, family)),
+            "no panel reads {family}"
+        );
+    }
+    switchyard::readme::check_block(METRICS_BEGIN, METRICS_END, &metrics_table(&text)).unwrap();
+}
+
+const METRICS_BEGIN: &str =
+    "<!-- metrics: generated from a cluster node's /metrics by tests/cluster.rs -->";
+const METRICS_END: &str = "<!-- metrics: end -->";
+
+/// Whether the sample name `name` is of `family` (a counter's `_total`, a histogram's parts).
+fn of_family(name: &str, family: &str) -> bool {
+    name.strip_prefix(family)
+        .is_some_and(|suffix| ["", "_total", "_bucket", "_sum", "_count"].contains(&suffix))
+}
+
+/// A README table of every family in an exposition: its sample name and labels, type and help.
+fn metrics_table(text: &str) -> String {
+    let mut table = "| metric | type | meaning |\n|---|---|---|\n".to_string();
+    let mut help = "";
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = rest.split_once(' ').map_or("", |(_, help)| help);
+        }
+        let Some((family, kind)) = line.strip_prefix("# TYPE ").and_then(|t| t.split_once(' '))
+        else {
+            continue;
+        };
+        let labels: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|sample| !sample.starts_with('#'))
+            .filter_map(|sample| sample.split_once('{'))
+            .filter(|(name, _)| of_family(name, family))
+            .filter_map(|(_, labels)| labels.split_once('}'))
+            .flat_map(|(labels, _)| labels.split(','))
+            .filter_map(|label| label.split_once('=').map(|(key, _)| key))
+            .filter(|key| *key != "le")
+            .collect();
+        let suffix = if kind == "counter" { "_total" } else { "" };
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.into_iter().collect::<Vec<_>>().join(", "))
+        };
+        table += &format!("| `{family}{suffix}{labels}` | {kind} | {help} |\n");
+    }
+    table
+}

@@ -654,30 +654,86 @@ async fn metrics_count_connections_bindings_events_and_deliveries() {
     a.recv_event().await;
     b.recv_event().await;
 
+    // The frames are written before the writer records them.
+    node.eventually("both deliveries timed", || async {
+        let text = node.metrics_text().await;
+        metric(&text, "switchyard_delivery_latency_seconds_count") == Some(2.0)
+    })
+    .await;
     let resp = node.get("/metrics", None).await;
     assert_eq!(resp.status, 200);
-    assert!(
-        resp.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain"),
-        "{:?}",
-        resp.headers
+    assert_eq!(
+        resp.headers["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     let text = resp.text;
-    assert!(text.contains("# TYPE "), "{text}");
-    assert_eq!(metric(&text, "switchyard_connections"), Some(3.0), "{text}");
-    assert_eq!(metric(&text, "switchyard_bindings"), Some(3.0), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let expected = [
+        ("switchyard_connections", 3.0),
+        ("switchyard_bindings", 3.0),
+        ("switchyard_events_in_total", 3.0),
+        ("switchyard_events_in_total{exchange=\"callevt\"}", 3.0),
+        ("switchyard_events_in_total{exchange=\"faxes\"}", 0.0),
+        ("switchyard_deliveries_total", 2.0),
+        (
+            "switchyard_delivery_latency_seconds_bucket{le=\"+Inf\"}",
+            2.0,
+        ),
+        (
+            &format!("switchyard_account_sockets{{account=\"{PARENT}\"}}"),
+            1.0,
+        ),
+        (
+            &format!("switchyard_account_sockets{{account=\"{OTHER}\"}}"),
+            1.0,
+        ),
+        ("switchyard_account_sockets", 2.0),
+        (
+            "switchyard_rest_requests_total{route=\"publish_events\",status=\"200\"}",
+            1.0,
+        ),
+        (
+            "switchyard_rest_request_duration_seconds_count{route=\"publish_events\"}",
+            1.0,
+        ),
+    ];
+    for (name, value) in expected {
+        assert_eq!(metric(&text, name), Some(value), "{name} in {text}");
+    }
+    for present in ["process_resident_memory_bytes", "process_open_fds"] {
+        assert!(metric(&text, present).is_some_and(|v| v > 0.0), "{present}");
+    }
+
+    // A socket that leaves is counted by why; a connection that never upgrades, by why too.
+    drop(a);
+    let answer = raw_exchange(
+        node.ws_addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    node.eventually("the leaving socket and the refusal counted", || async {
+        let text = node.metrics_text().await;
+        metric(&text, "switchyard_disconnects_total") == Some(1.0)
+            && metric(
+                &text,
+                "switchyard_connections_refused_total{reason=\"bad_handshake\"}",
+            ) == Some(1.0)
+    })
+    .await;
+    // An unknown path is counted under one route name, never under its own path.
+    assert_eq!(node.get("/v2/no/such/path", None).await.status, 404);
+    let text = node.metrics_text().await;
     assert_eq!(
-        metric(&text, "switchyard_events_in_total"),
-        Some(3.0),
+        metric(
+            &text,
+            "switchyard_rest_requests_total{route=\"unmatched\",status=\"404\"}"
+        ),
+        Some(1.0),
         "{text}"
     );
-    assert_eq!(
-        metric(&text, "switchyard_deliveries_total"),
-        Some(2.0),
-        "{text}"
-    );
+    assert!(!text.contains("no/such"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -144,7 +144,7 @@ impl CloseReason {
 /// What the writer takes out in one go.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub frames: Vec<TextFrame>,
+    pub frames: Vec<Queued>,
     /// Set once: after it the writer sends the close frame and stops.
     pub close: Option<CloseReason>,
     /// When the oldest of `frames` will have waited `max_lag`: the writer gives up on a client
@@ -152,10 +152,20 @@ pub struct Batch {
     pub deadline: Option<Instant>,
 }
 
-struct Queued {
-    frame: TextFrame,
-    /// When it was pushed.
-    at: Instant,
+/// A frame waiting for its socket's writer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Queued {
+    pub frame: TextFrame,
+    /// When it was pushed: for an event, its fan-out.
+    pub at: Instant,
+    /// An event's frame, rather than a reply or a notice.
+    pub event: bool,
+}
+
+impl AsRef<[u8]> for Queued {
+    fn as_ref(&self) -> &[u8] {
+        self.frame.as_ref()
+    }
 }
 
 #[derive(Default)]
@@ -189,13 +199,18 @@ impl Outbox {
         self.limits.max_lag
     }
 
-    /// Queues a frame; false when the socket is closing and the frame was not queued.
+    /// Queues a reply or notice; false when the socket is closing and the frame was not queued.
     pub fn push(&self, frame: TextFrame) -> bool {
-        self.push_at(frame, Instant::now())
+        self.queue_frame(frame, Instant::now(), false)
     }
 
-    /// [`Outbox::push`] at `now`: the router reads the clock once per event, not once per socket.
-    pub fn push_at(&self, frame: TextFrame, now: Instant) -> bool {
+    /// Queues an event's frame, fanned out at `now`: the router reads the clock once per event,
+    /// not once per socket. Its delivery latency is timed from `now`.
+    pub fn push_event(&self, frame: TextFrame, now: Instant) -> bool {
+        self.queue_frame(frame, now, true)
+    }
+
+    fn queue_frame(&self, frame: TextFrame, now: Instant, event: bool) -> bool {
         let mut queue = self.queue.lock();
         if queue.close.is_some() {
             return false;
@@ -227,7 +242,11 @@ impl Outbox {
         }
         queue.bytes += len;
         self.backlog.add(len);
-        queue.frames.push_back(Queued { frame, at: now });
+        queue.frames.push_back(Queued {
+            frame,
+            at: now,
+            event,
+        });
         drop(queue);
         self.ready.notify_one();
         true
@@ -315,10 +334,19 @@ impl Outbox {
             .front()
             .map(|oldest| oldest.at + self.limits.max_lag);
         Batch {
-            frames: queue.frames.drain(..).map(|queued| queued.frame).collect(),
+            frames: queue.frames.drain(..).collect(),
             close: queue.close,
             deadline,
         }
+    }
+
+    /// The writer put `frames` on the socket at `now`: the events' time from fan-out is recorded.
+    pub fn written(&self, frames: &[Queued], now: Instant) {
+        let waits = frames
+            .iter()
+            .filter(|queued| queued.event)
+            .map(|queued| now.saturating_duration_since(queued.at));
+        self.metrics.delivery_latency.observe_all(waits);
     }
 
     fn clear(&self, queue: &mut Queue) {
@@ -371,7 +399,11 @@ mod tests {
     }
 
     fn texts(batch: &Batch) -> Vec<&str> {
-        batch.frames.iter().map(TextFrame::text).collect()
+        batch
+            .frames
+            .iter()
+            .map(|queued| queued.frame.text())
+            .collect()
     }
 
     #[test]
@@ -380,9 +412,20 @@ mod tests {
         assert!(out.push(frame("a")));
         assert!(out.push(frame("b")));
         let batch = out.take();
-        assert_eq!(batch.frames, vec![frame("a"), frame("b")]);
+        assert_eq!(texts(&batch), ["a", "b"]);
         assert_eq!(batch.close, None);
         assert!(out.take().frames.is_empty());
+    }
+
+    #[test]
+    fn only_events_are_timed_from_their_fan_out_to_their_write() {
+        let out = outbox(1000, SlowConsumerPolicy::Disconnect);
+        let t0 = Instant::now();
+        assert!(out.push(frame("reply")));
+        assert!(out.push_event(frame("event"), t0));
+        let batch = out.take();
+        out.written(&batch.frames, t0 + Duration::from_millis(3));
+        assert_eq!(out.metrics.delivery_latency.count(), 1);
     }
 
     #[test]
@@ -390,7 +433,7 @@ mod tests {
         let out = outbox(1 << 20, SlowConsumerPolicy::Disconnect);
         let t0 = Instant::now();
         for i in 0..100_000 {
-            assert!(out.push_at(frame("x"), t0 + Duration::from_micros(i)));
+            assert!(out.push_event(frame("x"), t0 + Duration::from_micros(i)));
         }
         assert_eq!(out.take().frames.len(), 100_000);
         assert_eq!(out.metrics.slow_consumer_disconnects.get(), 0);
@@ -400,8 +443,8 @@ mod tests {
     fn the_deadline_is_the_oldest_frame_plus_max_lag() {
         let out = outbox(1000, SlowConsumerPolicy::Disconnect);
         let t0 = Instant::now();
-        out.push_at(frame("a"), t0);
-        out.push_at(frame("b"), t0 + Duration::from_secs(1));
+        out.push_event(frame("a"), t0);
+        out.push_event(frame("b"), t0 + Duration::from_secs(1));
         assert_eq!(out.take().deadline, Some(t0 + LAG));
         assert_eq!(out.take().deadline, None);
     }
@@ -410,16 +453,16 @@ mod tests {
     fn disconnect_when_the_oldest_frame_waited_max_lag() {
         let out = outbox(1000, SlowConsumerPolicy::Disconnect);
         let t0 = Instant::now();
-        assert!(out.push_at(frame("a"), t0));
-        assert!(out.push_at(frame("b"), t0 + LAG - Duration::from_millis(1)));
-        assert!(!out.push_at(frame("c"), t0 + LAG));
+        assert!(out.push_event(frame("a"), t0));
+        assert!(out.push_event(frame("b"), t0 + LAG - Duration::from_millis(1)));
+        assert!(!out.push_event(frame("c"), t0 + LAG));
         let batch = out.take();
         assert!(batch.frames.is_empty());
         assert_eq!(batch.close, Some(CloseReason::SlowConsumer));
         assert_eq!(out.metrics.slow_consumer_disconnects.get(), 1);
         assert_eq!(out.backlog.bytes(), 0);
         assert!(
-            !out.push_at(frame("d"), t0 + LAG),
+            !out.push_event(frame("d"), t0 + LAG),
             "a closing socket takes no more frames"
         );
     }
@@ -428,10 +471,10 @@ mod tests {
     fn a_drained_queue_starts_its_lag_afresh() {
         let out = outbox(1000, SlowConsumerPolicy::Disconnect);
         let t0 = Instant::now();
-        assert!(out.push_at(frame("a"), t0));
+        assert!(out.push_event(frame("a"), t0));
         out.take();
-        assert!(out.push_at(frame("b"), t0 + LAG + Duration::from_secs(1)));
-        assert!(out.push_at(frame("c"), t0 + 2 * LAG));
+        assert!(out.push_event(frame("b"), t0 + LAG + Duration::from_secs(1)));
+        assert!(out.push_event(frame("c"), t0 + 2 * LAG));
         assert_eq!(texts(&out.take()), ["b", "c"]);
     }
 
@@ -453,11 +496,11 @@ mod tests {
         let out = outbox(1000, SlowConsumerPolicy::DropOldest);
         let t0 = Instant::now();
         let second = Duration::from_secs(1);
-        out.push_at(frame("a"), t0);
-        out.push_at(frame("b"), t0 + second);
-        out.push_at(frame("c"), t0 + 2 * second);
+        out.push_event(frame("a"), t0);
+        out.push_event(frame("b"), t0 + second);
+        out.push_event(frame("c"), t0 + 2 * second);
         // At t0 + 6 s, a and b have waited 5 s or more; c has waited 4 s.
-        assert!(out.push_at(frame("d"), t0 + LAG + second));
+        assert!(out.push_event(frame("d"), t0 + LAG + second));
         let batch = out.take();
         assert_eq!(texts(&batch), ["c", "d"]);
         assert_eq!(batch.close, None);
@@ -490,7 +533,7 @@ mod tests {
         out.cut_for_a_stalled_write();
         assert!(out.is_closing());
         assert!(!out.push(frame("b")), "nothing more is queued");
-        assert_eq!(out.take().frames, Vec::<TextFrame>::new());
+        assert!(out.take().frames.is_empty());
         assert_eq!(out.metrics.slow_consumer_cuts.get(), 1);
         assert_eq!(out.backlog.bytes(), 0);
     }
@@ -512,7 +555,7 @@ mod tests {
         out.close(CloseReason::Kicked);
         out.close(CloseReason::GoingAway);
         let batch = out.take();
-        assert_eq!(batch.frames, vec![frame("a")]);
+        assert_eq!(texts(&batch), ["a"]);
         assert_eq!(batch.close, Some(CloseReason::Kicked));
     }
 
@@ -534,16 +577,16 @@ mod tests {
     fn the_node_count_follows_every_push_take_drop_and_close() {
         let (backlog, outs) = node(3, 1 << 20, SlowConsumerPolicy::DropOldest);
         let t0 = Instant::now();
-        outs[0].push_at(frame("aaaa"), t0);
-        outs[1].push_at(frame("bb"), t0);
-        outs[1].push_at(frame("cc"), t0);
-        outs[2].push_at(frame("d"), t0);
+        outs[0].push_event(frame("aaaa"), t0);
+        outs[1].push_event(frame("bb"), t0);
+        outs[1].push_event(frame("cc"), t0);
+        outs[2].push_event(frame("d"), t0);
         // Wire bytes: each frame has a 2-byte header.
         assert_eq!(backlog.bytes(), 6 + 4 + 4 + 3);
         outs[0].take();
         assert_eq!(backlog.bytes(), 11);
         // Both of outs[1]'s frames are older than max_lag: dropped.
-        outs[1].push_at(frame("e"), t0 + LAG);
+        outs[1].push_event(frame("e"), t0 + LAG);
         assert_eq!(backlog.bytes(), 6);
         outs[2].cut_for_a_stalled_write();
         assert_eq!(backlog.bytes(), 3);

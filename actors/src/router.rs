@@ -224,7 +224,7 @@ impl Router {
         let Some(held) = index.by_session.remove(&session) else {
             return;
         };
-        self.metrics.bindings.add(-(held.bindings as i64));
+        self.metrics.bindings.dec_by(held.bindings as i64);
         for id in held.routes {
             self.leave_route(&mut index, session, id);
         }
@@ -255,7 +255,7 @@ impl Router {
 
     /// Delivers an event to every matching subscription; returns the number of frames queued.
     pub fn publish(&self, event: &Event) -> usize {
-        self.metrics.events_in.inc();
+        self.metrics.event_in(event.exchange);
         if !event.deliverable {
             self.metrics.events_undeliverable.inc();
             return 0;
@@ -282,13 +282,13 @@ impl Router {
             }
             let frame = reply::event_frame(&route.head, &tail);
             for outbox in route.subscribers.values() {
-                if outbox.push_at(frame.clone(), now) {
+                if outbox.push_event(frame.clone(), now) {
                     delivered += 1;
                 }
             }
         });
         drop(index);
-        self.metrics.deliveries.add(delivered as u64);
+        self.metrics.deliveries.inc_by(delivered as u64);
         delivered
     }
 
@@ -403,7 +403,7 @@ mod tests {
             .take()
             .frames
             .iter()
-            .map(|frame| serde_json::from_str(frame.text()).unwrap())
+            .map(|queued| serde_json::from_str(queued.frame.text()).unwrap())
             .collect()
     }
 

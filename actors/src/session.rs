@@ -253,7 +253,7 @@ impl SessionState {
         for held in &revoked {
             fabric.router.unsubscribe(self.args.key, &held.subscription);
         }
-        fabric.metrics.bindings_revoked.add(revoked.len() as u64);
+        fabric.metrics.bindings_revoked.inc_by(revoked.len() as u64);
         let unsubscribed: Vec<&str> = revoked.iter().map(|held| held.binding.as_str()).collect();
         let notice = reply::error_with(
             &ProtocolError::RightsRevoked,

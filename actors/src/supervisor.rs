@@ -75,6 +75,12 @@ pub enum SupervisorMsg {
     RightsChanged { removed: Vec<AccountId> },
     /// How many sessions are open.
     Count(RpcReplyPort<usize>),
+    /// The `limit` accounts with the most authenticated sockets, most first, with their counts
+    /// (the bounded label set of the per-account metric).
+    BusiestAccounts {
+        limit: usize,
+        reply: RpcReplyPort<Vec<(AccountId, usize)>>,
+    },
     /// The node's queued bytes passed `max_queued_bytes`: shed the biggest holders until it is
     /// back under. Sent by the supervisor's own watcher, once per crossing.
     Shed,
@@ -234,6 +240,9 @@ impl Actor for Supervisor {
             SupervisorMsg::Count(reply) => {
                 let _ = reply.send(state.sessions.len());
             }
+            SupervisorMsg::BusiestAccounts { limit, reply } => {
+                let _ = reply.send(state.busiest_accounts(limit));
+            }
             SupervisorMsg::Shed => state.shed(&myself),
         }
         Ok(())
@@ -317,7 +326,7 @@ impl SupervisorState {
         );
         let metrics = &self.fabric.metrics;
         metrics.connections.inc();
-        metrics.connections_total.inc();
+        metrics.connections_opened.inc();
         Ok(OpenedSession {
             session: actor,
             id,
@@ -358,6 +367,24 @@ impl SupervisorState {
             description: entry.description.current(),
         };
         Some((entry, found))
+    }
+
+    /// The `limit` accounts holding the most sockets, most first; ties in account order.
+    fn busiest_accounts(&self, limit: usize) -> Vec<(AccountId, usize)> {
+        let mut counts: Vec<(Reverse<usize>, &AccountId)> = self
+            .by_account
+            .iter()
+            .map(|(account, sessions)| (Reverse(sessions.len()), account))
+            .collect();
+        if counts.len() > limit {
+            counts.select_nth_unstable(limit);
+            counts.truncate(limit);
+        }
+        counts.sort_unstable();
+        counts
+            .into_iter()
+            .map(|(Reverse(count), account)| (account.clone(), count))
+            .collect()
     }
 
     fn list(&self, account: &AccountId, page: &PageRequest) -> Result<Page, QueryError> {

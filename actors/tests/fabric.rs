@@ -127,7 +127,7 @@ impl TestSession {
         ractor::call!(self.actor, |done| SessionMsg::Frame(text, done)).unwrap();
         let mut batch = self.outbox.take();
         assert_eq!(batch.frames.len(), 1, "one reply per frame");
-        serde_json::from_str(batch.frames.remove(0).text()).unwrap()
+        serde_json::from_str(batch.frames.remove(0).frame.text()).unwrap()
     }
 
     fn frames(&self) -> Vec<Value> {
@@ -135,7 +135,7 @@ impl TestSession {
             .take()
             .frames
             .iter()
-            .map(|frame| serde_json::from_str(frame.text()).unwrap())
+            .map(|queued| serde_json::from_str(queued.frame.text()).unwrap())
             .collect()
     }
 }
@@ -366,4 +366,51 @@ async fn sockets_opened_after_close_all_are_closed_at_once() {
     let after = harness.open().await;
     assert_eq!(before.outbox.take().close, Some(CloseReason::GoingAway));
     assert_eq!(after.outbox.take().close, Some(CloseReason::GoingAway));
+}
+
+/// The per-account metric names only the busiest accounts, most sockets first, however many
+/// accounts are connected; an account whose last socket left is not named.
+#[tokio::test]
+async fn the_busiest_accounts_are_the_ones_with_the_most_sockets() {
+    let harness = Harness::start(Limits::default()).await;
+    let account = |n: u8| format!("{:032x}", n);
+    let mut sessions = Vec::new();
+    for (n, sockets) in [(1, 1), (2, 3), (3, 2), (4, 2)] {
+        for _ in 0..sockets {
+            let session = harness.open().await;
+            let ping = json!({"action": "ping", "auth_token": format!("token-{}", account(n))});
+            assert_eq!(session.send(ping).await["status"], "success");
+            sessions.push(session);
+        }
+    }
+    let busiest = |limit| {
+        let supervisor = harness.supervisor.clone();
+        async move {
+            ractor::call!(supervisor, |reply| SupervisorMsg::BusiestAccounts {
+                limit,
+                reply
+            })
+            .unwrap()
+            .into_iter()
+            .map(|(account, sockets)| (account.as_str().to_string(), sockets))
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        busiest(3).await,
+        [(account(2), 3), (account(3), 2), (account(4), 2)]
+    );
+    assert_eq!(busiest(10).await.len(), 4);
+    assert_eq!(busiest(0).await, []);
+
+    // The one socket of account 1 goes.
+    sessions.remove(0).actor.stop(None);
+    for _ in 0..500 {
+        if busiest(10).await.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(busiest(10).await.last(), Some(&(account(4), 2)));
+    assert_eq!(busiest(10).await.len(), 3);
 }

@@ -152,6 +152,23 @@ pub(crate) enum DropCause {
     Unknown,
 }
 
+impl DropCause {
+    pub(crate) const ALL: [DropCause; 3] = [
+        DropCause::NotJson,
+        DropCause::Unroutable,
+        DropCause::Unknown,
+    ];
+
+    /// The `reason` of `switchyard_bus_messages_dropped_total`.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            DropCause::NotJson => "not_json",
+            DropCause::Unroutable => "unroutable",
+            DropCause::Unknown => "unknown",
+        }
+    }
+}
+
 /// Reads a delivery of `exchange` with `routing_key` and `body`. Any bytes give an answer.
 pub(crate) fn parse_delivery(exchange: &str, routing_key: &str, body: &[u8]) -> Inbound {
     if let Some(exchange) = Exchange::parse(exchange) {

@@ -1,9 +1,17 @@
 //! The bus's own figures (issue 9): is it connected, how often it reconnected, what it consumed
 //! and dropped, what it holds on the broker, and how the cross-node queries fare.
 
-use switchyard_actors::metrics::{Counter, Gauge};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
 
-#[derive(Default, Debug)]
+use switchyard_actors::metrics::ReasonLabel;
+
+use super::messages::DropCause;
+
+#[derive(Debug)]
 pub(crate) struct BusMetrics {
     /// 1 while connected to the broker.
     pub connected: Gauge,
@@ -11,22 +19,108 @@ pub(crate) struct BusMetrics {
     pub reconnects: Counter,
     /// Event messages taken from the broker.
     pub consumed: Counter,
-    /// Event messages dropped: the body is not a JSON object.
-    pub dropped_not_json: Counter,
-    /// Event messages dropped: no routing key can be made of them (SPEC 5).
-    pub dropped_unroutable: Counter,
-    /// Bus messages on our queue that no part of the node understands.
-    pub dropped_unknown: Counter,
+    /// Messages on our queue that no part of the node can use, by reason.
+    dropped: Family<ReasonLabel, Counter>,
+    /// `dropped`'s counter of each cause, in [`DropCause::ALL`] order.
+    dropped_by_cause: [Counter; DropCause::ALL.len()],
     /// Bindings of this node's queue on the event exchanges.
     pub broker_bindings: Gauge,
-    /// Queries this node asked the others.
-    pub remote_queries: Counter,
+    /// How long each query of the other nodes took.
+    pub remote_queries: Histogram,
     /// Of those, answered without every node known alive.
     pub remote_queries_partial: Counter,
-    /// Time spent waiting for the others, in microseconds, over all queries.
-    pub remote_query_micros: Counter,
     /// Queries from other nodes (or KAZOO) this node answered.
     pub queries_answered: Counter,
     /// Other nodes heard from recently.
     pub known_nodes: Gauge,
+}
+
+impl Default for BusMetrics {
+    fn default() -> Self {
+        let dropped = Family::<ReasonLabel, Counter>::default();
+        let dropped_by_cause = DropCause::ALL.map(|cause| {
+            dropped.get_or_create_owned(&ReasonLabel {
+                reason: cause.word(),
+            })
+        });
+        Self {
+            connected: Gauge::default(),
+            reconnects: Counter::default(),
+            consumed: Counter::default(),
+            dropped,
+            dropped_by_cause,
+            broker_bindings: Gauge::default(),
+            // 1 ms to 2 s: a query waits at most QUERY_DEADLINE (1.5 s) for the slowest node.
+            remote_queries: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
+            remote_queries_partial: Counter::default(),
+            queries_answered: Counter::default(),
+            known_nodes: Gauge::default(),
+        }
+    }
+}
+
+impl BusMetrics {
+    pub(crate) fn dropped(&self, cause: DropCause) {
+        self.dropped_by_cause[cause as usize].inc();
+    }
+
+    /// Names every figure in `registry`.
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        let gauges = [
+            (
+                "switchyard_bus_connected",
+                "1 while connected to RabbitMQ",
+                &self.connected,
+            ),
+            (
+                "switchyard_bus_bindings",
+                "Bindings of this node's queue on the event exchanges",
+                &self.broker_bindings,
+            ),
+            (
+                "switchyard_bus_known_nodes",
+                "Other nodes heard from within the expiry",
+                &self.known_nodes,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        let counters = [
+            (
+                "switchyard_bus_reconnects",
+                "Connections to RabbitMQ re-established after a loss",
+                &self.reconnects,
+            ),
+            (
+                "switchyard_bus_messages_consumed",
+                "Event messages taken from RabbitMQ",
+                &self.consumed,
+            ),
+            (
+                "switchyard_bus_queries_answered",
+                "Socket queries from other nodes answered",
+                &self.queries_answered,
+            ),
+            (
+                "switchyard_bus_remote_queries_partial",
+                "Queries answered without every node known alive",
+                &self.remote_queries_partial,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        registry.register(
+            "switchyard_bus_messages_dropped",
+            "Messages from RabbitMQ dropped, by reason",
+            self.dropped.clone(),
+        );
+        registry.register_with_unit(
+            "switchyard_bus_remote_query",
+            "Time spent asking the other nodes, per query",
+            Unit::Seconds,
+            self.remote_queries.clone(),
+        );
+    }
 }

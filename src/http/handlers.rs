@@ -261,14 +261,12 @@ where
     Ok(envelope.success(json!({"accepted": accepted})))
 }
 
-pub(super) fn metrics(ctx: &HttpContext) -> Answer {
-    let bus_metrics = ctx.bus.cluster().map(|bus| bus.metrics());
-    let mut response = Response::new(
-        metrics::render(&ctx.fabric.metrics, &ctx.fabric.backlog, bus_metrics).into(),
-    );
+pub(super) async fn metrics(ctx: &HttpContext) -> Answer {
+    let text = ctx.metrics.render(&ctx.supervisor, ctx.query_timeout).await;
+    let mut response = Response::new(text.into());
     response.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
     );
     Ok(response)
 }

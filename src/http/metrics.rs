@@ -1,213 +1,244 @@
-//! `GET /metrics`: the fabric's counters as Prometheus text.
+//! `GET /metrics`: every figure of the node in one prometheus-client registry, rendered as
+//! OpenMetrics text. The fabric and the bus register their own; this module adds REST's, the
+//! process's and the busiest accounts', which are sampled at each scrape.
 
-use std::fmt::{Display, Write};
+use std::sync::Arc;
+use std::time::Duration;
 
-use switchyard_actors::metrics::Metrics;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use ractor::ActorRef;
+use ractor::rpc::CallResult;
+use warp::http::StatusCode;
+
+use switchyard_actors::fabric::Fabric;
 use switchyard_actors::outbox::Backlog;
+use switchyard_actors::supervisor::SupervisorMsg;
 
 use crate::bus::BusMetrics;
 
-/// The fabric's figures, and the bus's in cluster mode.
-pub(super) fn render(metrics: &Metrics, backlog: &Backlog, bus: Option<&BusMetrics>) -> String {
-    let gauges = [
-        (
-            "switchyard_connections",
-            "Open websocket sessions.",
-            metrics.connections.get(),
-        ),
-        (
-            "switchyard_authenticated_connections",
-            "Sessions that have authenticated.",
-            metrics.authenticated_connections.get(),
-        ),
-        (
-            "switchyard_bindings",
-            "Client bindings held over all sessions.",
-            metrics.bindings.get(),
-        ),
-        (
-            "switchyard_routes",
-            "Distinct internal routes in the topic index.",
-            metrics.routes.get(),
-        ),
-        (
+/// The content type of [`Exposition::render`]'s text.
+pub(super) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// How many accounts `switchyard_account_sockets` names: the busiest, so the label set stays
+/// bounded however many accounts connect.
+pub(super) const BUSIEST_ACCOUNTS: usize = 20;
+
+/// The upper bounds of REST's latency buckets: 0.5 ms to 10 s.
+const SECONDS_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabel {
+    account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: &'static str,
+}
+
+/// REST requests answered, by route (a fixed set of names, never the raw path) and status.
+#[derive(Debug)]
+pub(super) struct RestMetrics {
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
+}
+
+impl RestMetrics {
+    fn new() -> Self {
+        fn latency() -> Histogram {
+            Histogram::new(SECONDS_BUCKETS)
+        }
+        Self {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency),
+        }
+    }
+
+    pub(super) fn answered(&self, route: &'static str, status: StatusCode, took: Duration) {
+        let status = status.as_u16();
+        self.requests
+            .get_or_create(&RequestLabels { route, status })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabel { route })
+            .observe(took.as_secs_f64());
+    }
+}
+
+/// The node's registry, and the figures it samples at each scrape.
+pub(super) struct Exposition {
+    registry: Registry,
+    pub(super) rest: Arc<RestMetrics>,
+    account_sockets: Family<AccountLabel, Gauge>,
+    /// One scrape at a time: each refreshes `account_sockets` before rendering.
+    scraping: tokio::sync::Mutex<()>,
+}
+
+impl Exposition {
+    pub(super) fn new(fabric: &Fabric, bus: Option<&BusMetrics>) -> Self {
+        let mut registry = Registry::default();
+        fabric.metrics.register(&mut registry);
+        if let Some(bus) = bus {
+            bus.register(&mut registry);
+        }
+        let rest = Arc::new(RestMetrics::new());
+        registry.register(
+            "switchyard_rest_requests",
+            "REST requests answered, by route and status",
+            rest.requests.clone(),
+        );
+        registry.register_with_unit(
+            "switchyard_rest_request_duration",
+            "Time to answer a REST request, by route",
+            Unit::Seconds,
+            rest.latency.clone(),
+        );
+        let account_sockets = Family::<AccountLabel, Gauge>::default();
+        registry.register(
+            "switchyard_account_sockets",
+            format!("Authenticated sockets of the {BUSIEST_ACCOUNTS} busiest accounts"),
+            account_sockets.clone(),
+        );
+        registry.register_collector(Box::new(Sampled {
+            backlog: fabric.backlog.clone(),
+        }));
+        Self {
+            registry,
+            rest,
+            account_sockets,
+            scraping: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The whole exposition. The busiest accounts come from the supervisor; when it does not
+    /// answer within `patience`, they are left out rather than the scrape failing.
+    pub(super) async fn render(
+        &self,
+        supervisor: &ActorRef<SupervisorMsg>,
+        patience: Duration,
+    ) -> String {
+        let _one_at_a_time = self.scraping.lock().await;
+        let busiest = supervisor
+            .call(
+                |reply| SupervisorMsg::BusiestAccounts {
+                    limit: BUSIEST_ACCOUNTS,
+                    reply,
+                },
+                Some(patience),
+            )
+            .await;
+        self.account_sockets.clear();
+        if let Ok(CallResult::Success(busiest)) = busiest {
+            for (account, sockets) in busiest {
+                let label = AccountLabel {
+                    account: account.as_str().to_string(),
+                };
+                self.account_sockets
+                    .get_or_create(&label)
+                    .set(i64::try_from(sockets).unwrap_or(i64::MAX));
+            }
+        }
+        let mut text = String::with_capacity(16 * 1024);
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// Figures read when scraped: the node's queued bytes, and the process's memory, CPU time and
+/// file descriptors under their conventional names.
+#[derive(Debug)]
+struct Sampled {
+    backlog: Arc<Backlog>,
+}
+
+impl Collector for Sampled {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let queued = i64::try_from(self.backlog.bytes()).unwrap_or(i64::MAX);
+        gauge(
+            &mut encoder,
             "switchyard_queued_bytes",
             "Bytes queued for websocket clients over all sessions.",
-            i64::try_from(backlog.bytes()).unwrap_or(i64::MAX),
-        ),
-    ];
-    let counters = [
-        (
-            "switchyard_connections_total",
-            "Websocket sessions opened.",
-            metrics.connections_total.get(),
-        ),
-        (
-            "switchyard_events_in_total",
-            "Events accepted from the bus.",
-            metrics.events_in.get(),
-        ),
-        (
-            "switchyard_events_undeliverable_total",
-            "Accepted events no client can receive.",
-            metrics.events_undeliverable.get(),
-        ),
-        (
-            "switchyard_deliveries_total",
-            "Event frames queued to sockets.",
-            metrics.deliveries.get(),
-        ),
-        (
-            "switchyard_frames_in_total",
-            "Text frames received from clients.",
-            metrics.frames_in.get(),
-        ),
-        (
-            "switchyard_error_replies_total",
-            "Error replies sent to clients.",
-            metrics.errors_replied.get(),
-        ),
-        (
-            "switchyard_rate_limited_total",
-            "Frames refused by the per-socket rate limit.",
-            metrics.rate_limited.get(),
-        ),
-        (
-            "switchyard_frames_dropped_total",
-            "Frames dropped by the drop_oldest policy.",
-            metrics.frames_dropped.get(),
-        ),
-        (
-            "switchyard_slow_consumer_disconnects_total",
-            "Sockets closed (1008) as slow consumers: a frame waited max_lag, or a queue passed its byte bound.",
-            metrics.slow_consumer_disconnects.get(),
-        ),
-        (
-            "switchyard_bindings_revoked_total",
-            "Bindings dropped because the account directory no longer allows them.",
-            metrics.bindings_revoked.get(),
-        ),
-        (
-            "switchyard_account_removed_closes_total",
-            "Sockets closed (4001) because their account left the directory.",
-            metrics.account_removed_closes.get(),
-        ),
-        (
-            "switchyard_slow_consumer_cuts_total",
-            "Slow consumers cut at the TCP level: a write stalled past max_lag.",
-            metrics.slow_consumer_cuts.get(),
-        ),
-        (
-            "switchyard_slow_consumer_sheds_total",
-            "Sockets closed or trimmed because the node's queued bytes passed max_queued_bytes.",
-            metrics.node_sheds.get(),
-        ),
-    ];
-    let mut text = String::with_capacity(2048);
-    // The conventional names, so the load generator and dashboards read them without a pid.
-    if let Some((bytes, seconds)) = own_usage() {
-        let memory = (
+            queued,
+        )?;
+        let Some(usage) = ProcessUsage::read() else {
+            return Ok(());
+        };
+        gauge(
+            &mut encoder,
             "process_resident_memory_bytes",
             "Resident memory of the node.",
-            bytes,
-        );
-        write_each(&mut text, "gauge", &[memory]);
-        let cpu = (
-            "process_cpu_seconds_total",
-            "User and system CPU time of the node.",
-            seconds,
-        );
-        write_each(&mut text, "counter", &[cpu]);
-    }
-    write_each(&mut text, "gauge", &gauges);
-    write_each(&mut text, "counter", &counters);
-    if let Some(bus) = bus {
-        render_bus(&mut text, bus);
-    }
-    text
-}
-
-/// One family per sample: its help, its type and its value.
-fn write_each(text: &mut String, kind: &str, samples: &[(&str, &str, impl Display)]) {
-    for (name, help, value) in samples {
-        let _ = writeln!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+            usage.resident_bytes,
+        )?;
+        let cpu = ConstCounter::new(usage.cpu_seconds);
+        let help = "User and system CPU time of the node.";
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            help,
+            None,
+            cpu.metric_type(),
+        )?)?;
+        if let Some(open) = usage.open_fds {
+            let help = "Open file descriptors: sockets, mostly.";
+            gauge(&mut encoder, "process_open_fds", help, open)?;
+        }
+        if let Some(max) = usage.max_fds {
+            let help = "The limit on open file descriptors.";
+            gauge(&mut encoder, "process_max_fds", help, max)?;
+        }
+        Ok(())
     }
 }
 
-fn render_bus(text: &mut String, bus: &BusMetrics) {
-    let gauges = [
-        (
-            "switchyard_bus_connected",
-            "1 while connected to RabbitMQ.",
-            bus.connected.get(),
-        ),
-        (
-            "switchyard_bus_bindings",
-            "Bindings of this node's queue on the event exchanges.",
-            bus.broker_bindings.get(),
-        ),
-        (
-            "switchyard_bus_known_nodes",
-            "Other nodes heard from within the expiry.",
-            bus.known_nodes.get(),
-        ),
-    ];
-    write_each(text, "gauge", &gauges);
-    let counters = [
-        (
-            "switchyard_bus_reconnects_total",
-            "Connections to RabbitMQ re-established after a loss.",
-            bus.reconnects.get(),
-        ),
-        (
-            "switchyard_bus_messages_consumed_total",
-            "Event messages taken from RabbitMQ.",
-            bus.consumed.get(),
-        ),
-        (
-            "switchyard_bus_queries_answered_total",
-            "Socket queries from other nodes answered.",
-            bus.queries_answered.get(),
-        ),
-        (
-            "switchyard_bus_remote_queries_partial_total",
-            "Queries answered without every node known alive.",
-            bus.remote_queries_partial.get(),
-        ),
-    ];
-    write_each(text, "counter", &counters);
-    let name = "switchyard_bus_messages_dropped_total";
-    let _ = writeln!(
-        text,
-        "# HELP {name} Messages from RabbitMQ dropped, by reason.\n# TYPE {name} counter"
-    );
-    for (reason, value) in [
-        ("not_json", bus.dropped_not_json.get()),
-        ("unroutable", bus.dropped_unroutable.get()),
-        ("unknown", bus.dropped_unknown.get()),
-    ] {
-        let _ = writeln!(text, "{name}{{reason=\"{reason}\"}} {value}");
-    }
-    let name = "switchyard_bus_remote_query_seconds";
-    let seconds = bus.remote_query_micros.get() as f64 / 1e6;
-    let _ = writeln!(
-        text,
-        "# HELP {name} Time spent asking the other nodes.\n# TYPE {name} summary\n\
-         {name}_sum {seconds}\n{name}_count {}",
-        bus.remote_queries.get()
-    );
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    let gauge = ConstGauge::new(value);
+    gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
 }
 
-/// This process's resident memory in bytes and its user plus system CPU time in seconds, from one
-/// read of `/proc/self/stat`.
-fn own_usage() -> Option<(u64, f64)> {
-    let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
-    let resident = stat.rss * procfs::page_size();
-    let cpu = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
-    Some((resident, cpu))
+/// This process's figures from `/proc/self`.
+struct ProcessUsage {
+    resident_bytes: i64,
+    cpu_seconds: f64,
+    open_fds: Option<i64>,
+    max_fds: Option<i64>,
+}
+
+impl ProcessUsage {
+    fn read() -> Option<ProcessUsage> {
+        let process = procfs::process::Process::myself().ok()?;
+        let stat = process.stat().ok()?;
+        let resident = stat.rss * procfs::page_size();
+        let cpu = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
+        let open_fds = process.fd_count().ok().and_then(|n| i64::try_from(n).ok());
+        let max_fds = rlimit::getrlimit(rlimit::Resource::NOFILE)
+            .ok()
+            .and_then(|(soft, _)| i64::try_from(soft).ok());
+        Some(ProcessUsage {
+            resident_bytes: i64::try_from(resident).unwrap_or(i64::MAX),
+            cpu_seconds: cpu,
+            open_fds,
+            max_fds,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -216,11 +247,10 @@ mod tests {
 
     #[test]
     fn reads_this_process() {
-        let (resident, cpu) = own_usage().expect("/proc/self/stat");
-        assert!(resident > 0);
-        assert!(cpu >= 0.0);
-        let text = render(&Metrics::default(), &Backlog::default(), None);
-        assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
-        assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
+        let usage = ProcessUsage::read().expect("/proc/self/stat");
+        assert!(usage.resident_bytes > 0);
+        assert!(usage.cpu_seconds >= 0.0);
+        assert!(usage.open_fds.is_some_and(|open| open > 0));
+        assert!(usage.max_fds.is_some_and(|max| max > 0));
     }
 }

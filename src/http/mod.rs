@@ -11,7 +11,7 @@ mod server;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -57,6 +57,7 @@ pub(crate) struct HttpContext {
     pub lifecycle: Arc<Lifecycle>,
     /// How long a drain takes when its caller does not say.
     pub drain_duration: Duration,
+    metrics: metrics::Exposition,
 }
 
 impl HttpContext {
@@ -69,6 +70,7 @@ impl HttpContext {
         lifecycle: Arc<Lifecycle>,
         drain_duration: Duration,
     ) -> Self {
+        let metrics = metrics::Exposition::new(&fabric, bus.cluster().map(|bus| bus.metrics()));
         Self {
             fabric,
             supervisor,
@@ -79,6 +81,7 @@ impl HttpContext {
             lists: Semaphore::new(LISTS_IN_FLIGHT),
             lifecycle,
             drain_duration,
+            metrics,
         }
     }
 }
@@ -95,8 +98,13 @@ pub(crate) fn api(
             move |method, path: warp::path::FullPath, query: String, headers, body| {
                 let ctx = ctx.clone();
                 async move {
-                    let answer = answer(&ctx, method, path.as_str(), &query, &headers, body);
-                    with_cors(answer.await)
+                    let started = Instant::now();
+                    let (route, answer) =
+                        answer(&ctx, method, path.as_str(), &query, &headers, body).await;
+                    ctx.metrics
+                        .rest
+                        .answered(route, answer.status(), started.elapsed());
+                    with_cors(answer)
                 }
             },
         )
@@ -109,7 +117,7 @@ async fn answer<S, B>(
     query: &str,
     headers: &HeaderMap,
     body: S,
-) -> Response
+) -> (&'static str, Response)
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
@@ -122,23 +130,32 @@ where
     let token = token(headers);
     let route = match routes::resolve(&method, path) {
         Ok(route) => route,
-        Err(RouteError::NotFound) => return envelope.error(StatusCode::NOT_FOUND, "not found"),
+        Err(RouteError::NotFound) => {
+            return (
+                UNMATCHED,
+                envelope.error(StatusCode::NOT_FOUND, "not found"),
+            );
+        }
         Err(RouteError::MethodNotAllowed { allowed }) if method == Method::OPTIONS => {
-            return preflight(allowed);
+            return (UNMATCHED, preflight(allowed));
         }
         Err(RouteError::MethodNotAllowed { allowed }) => {
             let mut refused = envelope.error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
             refused
                 .headers_mut()
                 .insert(ALLOW, HeaderValue::from_static(allowed));
-            return refused;
+            return (UNMATCHED, refused);
         }
     };
+    let label = route.label();
     let phase = ctx.lifecycle.phase();
     if let (Phase::Stopping, Some(reason)) = (phase, phase.refusal())
         && !route.observes()
     {
-        return envelope.error(StatusCode::SERVICE_UNAVAILABLE, reason);
+        return (
+            label,
+            envelope.error(StatusCode::SERVICE_UNAVAILABLE, reason),
+        );
     }
     let answered = match route {
         Route::Catalogue => handlers::catalogue(&envelope),
@@ -154,7 +171,7 @@ where
         }
         Route::PublishEvents => handlers::publish_events(ctx, &envelope, token, body).await,
         Route::Drain => handlers::drain(ctx, &envelope, token, &parse_query(query)).await,
-        Route::Metrics => handlers::metrics(ctx),
+        Route::Metrics => handlers::metrics(ctx).await,
         Route::OpenApi => Ok(handlers::openapi()),
         Route::Healthz => handlers::health(&envelope, true, "alive"),
         Route::Readyz => match phase.refusal() {
@@ -162,7 +179,9 @@ where
             None => handlers::health(&envelope, ctx.bus.is_ready(), "ready"),
         },
     };
-    answered.unwrap_or_else(|Refusal(status, message)| envelope.error(status, &message))
+    let response =
+        answered.unwrap_or_else(|Refusal(status, message)| envelope.error(status, &message));
+    (label, response)
 }
 
 /// `X-Request-ID` when the client sent one, else a fresh id.
@@ -175,12 +194,16 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(fresh_id)
 }
 
+/// The `route` of requests that name no route: unknown paths, wrong methods, preflights.
+const UNMATCHED: &str = "unmatched";
+
 /// An error answer for a request refused before routing.
 fn refuse(
     ctx: &HttpContext,
     headers: &HeaderMap,
     (status, message): (StatusCode, &str),
 ) -> Response {
+    ctx.metrics.rest.answered(UNMATCHED, status, Duration::ZERO);
     let request_id = request_id(headers);
     let envelope = Envelope {
         node: &ctx.fabric.node_name,

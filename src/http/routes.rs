@@ -28,6 +28,22 @@ pub(super) enum Route {
 }
 
 impl Route {
+    /// The route's name in metrics: a fixed set, never a path's account or socket id.
+    pub(super) fn label(&self) -> &'static str {
+        match self {
+            Route::Catalogue => "catalogue",
+            Route::AccountSockets { .. } => "account_sockets",
+            Route::AccountSocket { .. } => "account_socket",
+            Route::KickSocket { .. } => "kick_socket",
+            Route::PublishEvents => "publish_events",
+            Route::Drain => "drain",
+            Route::Metrics => "metrics",
+            Route::Healthz => "healthz",
+            Route::Readyz => "readyz",
+            Route::OpenApi => "openapi",
+        }
+    }
+
     /// Looks at the node without asking it for work: still answered while it stops.
     pub(super) fn observes(&self) -> bool {
         matches!(

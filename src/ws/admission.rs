@@ -11,6 +11,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use switchyard_actors::metrics::Refusal;
+
 /// The bounds of [`Admissions`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AdmissionLimits {
@@ -26,6 +28,16 @@ pub(crate) enum Refused {
     TooManyFromAddress,
     /// The node holds `max_connections` sockets, or `max_handshakes` handshakes: 503.
     Full,
+}
+
+impl Refused {
+    /// Why, in the words of `switchyard_connections_refused_total`.
+    pub(crate) fn reason(self) -> Refusal {
+        match self {
+            Refused::TooManyFromAddress => Refusal::PerAddressLimit,
+            Refused::Full => Refusal::NodeFull,
+        }
+    }
 }
 
 #[derive(Default)]

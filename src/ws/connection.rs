@@ -10,6 +10,7 @@ use ractor::ActorRef;
 use tokio::time::MissedTickBehavior;
 
 use switchyard_actors::frame::{Opcode, encode};
+use switchyard_actors::metrics::Refusal;
 use switchyard_actors::outbox::{Batch, CloseReason, Outbox};
 use switchyard_actors::session::SessionMsg;
 use switchyard_actors::supervisor::{OpenedSession, SupervisorMsg};
@@ -53,6 +54,7 @@ pub(super) async fn run(
     } = match opened {
         Ok(Ok(opened)) => opened,
         _ => {
+            options.metrics.connection_refused(Refusal::NodeUnavailable);
             socket
                 .close(CloseReason::GoingAway.code(), "node unavailable")
                 .await;
@@ -64,7 +66,7 @@ pub(super) async fn run(
     // Frames the client sent right behind its upgrade request are already read.
     if let Step::Stop(ended) = socket.act_on_messages(&session, &outbox).await {
         session.stop(None);
-        ended.log(&id, peer);
+        ended.report(&id, peer, &options.metrics);
         return;
     }
 
@@ -101,7 +103,7 @@ pub(super) async fn run(
         }
     };
     session.stop(None);
-    ended.log(&id, peer);
+    ended.report(&id, peer, &options.metrics);
 }
 
 impl Socket {
@@ -173,6 +175,9 @@ impl Socket {
             .deadline
             .unwrap_or_else(|| Instant::now() + outbox.max_lag());
         let step = self.write_within(outbox, deadline, &batch.frames).await;
+        if let Step::Go = step {
+            outbox.written(&batch.frames, Instant::now());
+        }
         match (step, batch.close) {
             (Step::Go, Some(reason)) => {
                 self.close(reason.code(), reason.text()).await;

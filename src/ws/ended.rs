@@ -1,4 +1,4 @@
-//! How a socket's connection ended, and the log lines that say so with the socket's id: every
+//! How a socket's connection ended: counted by reason, and logged with the socket's id: every
 //! end at debug; the ends a hostile or broken client can repeat at will (broken frames, stalled
 //! reads) also at warn or info, at most once per cause per [`LOG_EVERY`].
 //!
@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 
 use switchyard_actors::log_limit::LogLimit;
+use switchyard_actors::metrics::{Disconnect, Metrics};
 use switchyard_actors::outbox::CloseReason;
 
 use super::reader::FrameError;
@@ -33,8 +34,10 @@ static PROTOCOL: LogLimit = LogLimit::new();
 static SLOW_CONSUMER: LogLimit = LogLimit::new();
 
 impl Ended {
-    /// Every end at debug; those a client can repeat at will also at warn or info, limited.
-    pub(super) fn log(self, socket: &str, peer: SocketAddr) {
+    /// Counts the end, and logs it: at debug; those a client can repeat at will also at warn or
+    /// info, limited.
+    pub(super) fn report(self, socket: &str, peer: SocketAddr, metrics: &Metrics) {
+        metrics.disconnected(self.reason());
         tracing::debug!(socket, %peer, ended = ?self, "socket closed");
         match self {
             Ended::BrokenFrame(error) => {
@@ -55,6 +58,24 @@ impl Ended {
             }
             // A failed session is logged by the supervisor, with its error.
             _ => {}
+        }
+    }
+
+    /// Why, in the words of `switchyard_disconnects_total`.
+    fn reason(self) -> Disconnect {
+        match self {
+            Ended::ByClient(_) => Disconnect::ClientClosed,
+            Ended::ConnectionLost => Disconnect::ConnectionLost,
+            Ended::IdleTimeout => Disconnect::IdleTimeout,
+            Ended::BrokenFrame(FrameError::TooLarge) => Disconnect::FrameTooLarge,
+            Ended::BrokenFrame(FrameError::InvalidUtf8) => Disconnect::InvalidUtf8,
+            Ended::BrokenFrame(FrameError::Protocol) => Disconnect::ProtocolError,
+            Ended::Closed(CloseReason::GoingAway) => Disconnect::GoingAway,
+            Ended::Closed(CloseReason::SlowConsumer) => Disconnect::SlowConsumer,
+            Ended::Closed(CloseReason::Kicked) => Disconnect::Kicked,
+            Ended::Closed(CloseReason::AccountRemoved) => Disconnect::AccountRemoved,
+            Ended::Closed(CloseReason::InternalError) => Disconnect::InternalError,
+            Ended::WriteStalled => Disconnect::WriteStalled,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! our own handshake within [`HANDSHAKE_TIMEOUT`] (a handshake evicted by a newcomer ends at
 //! once), then one connection task each.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::ActorRef;
@@ -12,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use switchyard_actors::log_limit::LogLimit;
+use switchyard_actors::metrics::{Metrics, Refusal};
 use switchyard_actors::supervisor::SupervisorMsg;
 
 use super::admission::{AdmissionLimits, Admissions, Refused};
@@ -30,6 +32,7 @@ pub(crate) struct WsOptions {
     pub(crate) idle_timeout: Duration,
     /// Set when both listeners speak TLS.
     pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// How long a client may take to complete the upgrade.
@@ -66,12 +69,15 @@ pub(crate) async fn serve(
             .refusal()
             .map(|reason| ("503 Service Unavailable", reason));
         let admitted = match refused_now {
-            Some(refused) => Err(refused),
-            None => admissions.admit(peer.ip()).map_err(refusal),
+            Some(refused) => Err((refused, Refusal::Draining)),
+            None => admissions
+                .admit(peer.ip())
+                .map_err(|refused| (refusal(refused), refused.reason())),
         };
         let mut admission = match admitted {
             Ok(admission) => admission,
-            Err((status, reason)) => {
+            Err(((status, reason), label)) => {
+                options.metrics.connection_refused(label);
                 // Over TLS the client could not read a plain answer, and a handshake is what a
                 // full or draining node should not spend: the connection is just closed.
                 if options.tls.is_none() {
@@ -92,31 +98,43 @@ pub(crate) async fn serve(
                 Some(acceptor) => tokio::select! {
                     secured = timeout_at(deadline, acceptor.accept(stream)) => match secured {
                         Ok(Ok(secured)) => Transport::tls(secured),
-                        _ => return,
+                        _ => {
+                            options.metrics.connection_refused(Refusal::TlsHandshakeFailed);
+                            return;
+                        }
                     },
                     // Evicted in its TLS handshake: nothing can be answered yet.
-                    _ = admission.evicted() => return,
+                    _ = admission.evicted() => {
+                        options.metrics.connection_refused(Refusal::HandshakeEvicted);
+                        return;
+                    }
                 },
             };
             let reading = timeout_at(deadline, handshake::read_upgrade(&mut stream));
             let upgrade = tokio::select! {
                 read = reading => read,
                 refused = admission.evicted() => {
+                    options.metrics.connection_refused(Refusal::HandshakeEvicted);
                     let (status, reason) = refusal(refused);
                     refuse(&mut stream, status, reason).await;
                     return;
                 }
             };
             let Ok(Ok(upgrade)) = upgrade else {
+                options.metrics.connection_refused(Refusal::BadHandshake);
                 return;
             };
             if !admission.open() {
                 // Evicted just as its request arrived: it was told why, and is answered so.
+                options
+                    .metrics
+                    .connection_refused(Refusal::HandshakeEvicted);
                 let (status, reason) = refusal(admission.evicted().await);
                 refuse(&mut stream, status, reason).await;
                 return;
             }
             let Ok((stream, already_read)) = handshake::accept(stream, upgrade).await else {
+                options.metrics.connection_refused(Refusal::BadHandshake);
                 return;
             };
             connection::run(stream, already_read, peer, supervisor, &options).await;

@@ -418,16 +418,24 @@ pub fn is_iso8601(text: &str) -> bool {
         && (text.ends_with('Z') || text[19..].contains('+') || text[19..].contains('-'))
 }
 
-/// A Prometheus sample's value by metric name: the first sample of that name, or the one with
-/// exactly these labels when `name` carries them (`name{reason="x"}`).
+/// A Prometheus sample's value by metric name: the sum over every label set of that name, or
+/// the one sample with exactly these labels when `name` carries them (`name{reason="x"}`).
 pub fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
+    let values: Vec<f64> = text
+        .lines()
         .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (key, value) = line.split_once(' ')?;
+        .filter_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
             let bare = key.split('{').next()?;
-            (key == name || bare == name).then(|| value.trim().parse().ok())?
+            let wanted = if name.contains('{') {
+                key == name
+            } else {
+                bare == name
+            };
+            wanted.then(|| value.trim().parse().ok())?
         })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 pub fn socket_id_of(socket: &Value) -> String {

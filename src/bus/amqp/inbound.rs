@@ -57,12 +57,12 @@ pub(super) fn dispatch(shared: &Arc<Shared>, link: &Link, delivery: Delivery) {
 /// Counts what was dropped, by cause, and logs it at most every
 /// [`LOG_EVERY`](switchyard_actors::log_limit::LOG_EVERY) per cause.
 fn drop_unusable(shared: &Shared, exchange: &str, routing_key: &str, dropped: &Dropped) {
-    let (counter, log) = match dropped.cause {
-        DropCause::NotJson => (&shared.metrics.dropped_not_json, &DROP_LOG.not_json),
-        DropCause::Unroutable => (&shared.metrics.dropped_unroutable, &DROP_LOG.unroutable),
-        DropCause::Unknown => (&shared.metrics.dropped_unknown, &DROP_LOG.unknown),
+    let log = match dropped.cause {
+        DropCause::NotJson => &DROP_LOG.not_json,
+        DropCause::Unroutable => &DROP_LOG.unroutable,
+        DropCause::Unknown => &DROP_LOG.unknown,
     };
-    counter.inc();
+    shared.metrics.dropped(dropped.cause);
     let Dropped { what, why, .. } = dropped;
     log.note(|suppressed| {
         tracing::warn!(

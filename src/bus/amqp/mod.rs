@@ -164,7 +164,6 @@ impl AmqpBus {
             return Gathered::default();
         }
         let started = Instant::now();
-        shared.metrics.remote_queries.inc();
         let (key, request) = self.request(ask, &link.queue);
         let all_in = shared.pending.expect(&request.msg_id, alive);
         if publish_json(&link.control, QUERY_EXCHANGE, key, &request)
@@ -177,11 +176,10 @@ impl AmqpBus {
         if gathered.partial {
             shared.metrics.remote_queries_partial.inc();
         }
-        let waited = started.elapsed().as_micros();
         shared
             .metrics
-            .remote_query_micros
-            .add(u64::try_from(waited).unwrap_or(u64::MAX));
+            .remote_queries
+            .observe(started.elapsed().as_secs_f64());
         gathered
     }
 
