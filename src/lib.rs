@@ -18,6 +18,7 @@ pub mod auth;
 mod bus;
 pub mod cli;
 pub mod config;
+pub mod heap;
 mod http;
 pub mod lifecycle;
 pub mod logging;
@@ -35,6 +36,9 @@ mod fuzz;
 
 pub use switchyard_actors as actors;
 
-// The binary's allocator (main.rs): a dependency of the package that this library does not use.
+// The binary's allocator and its figures (main.rs): dependencies of the package that this
+// library does not use.
+#[cfg(feature = "jemalloc")]
+use tikv_jemalloc_ctl as _;
 #[cfg(feature = "jemalloc")]
 use tikv_jemallocator as _;

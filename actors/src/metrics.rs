@@ -21,8 +21,8 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
-/// Defines a reason enum, its label words, and its counters, each resolved once: counting is
-/// one atomic add, and every reason is rendered from zero on, so a rate sees its first one.
+/// Defines a reason enum: its variants, `ALL` of them in order (a [`CounterSet`] is indexed by
+/// the variant), and each one's word (its label value).
 macro_rules! reasons {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $word:literal,)+ }) => {
         $(#[$doc])*
@@ -90,28 +90,56 @@ reasons! {
     }
 }
 
-/// A counter per reason, in one labelled family.
+/// A labelled counter family whose label sets are all known at start: each one's counter is
+/// resolved once (counting is one atomic add, not a lookup), and every series is rendered from
+/// zero on, so a rate sees the first occurrence.
 #[derive(Debug)]
-struct ByReason {
-    family: Family<ReasonLabel, Counter>,
-    /// In the reason type's `ALL` order.
+pub struct CounterSet<L> {
+    family: Family<L, Counter>,
+    /// In the order the label sets were given.
     counters: Vec<Counter>,
 }
 
-impl ByReason {
-    fn new(words: impl IntoIterator<Item = &'static str>) -> Self {
-        let family = Family::<ReasonLabel, Counter>::default();
-        let counters = words
+impl<L> CounterSet<L>
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    pub fn new(labels: impl IntoIterator<Item = L>) -> Self {
+        let family = Family::<L, Counter>::default();
+        let counters = labels
             .into_iter()
-            .map(|reason| family.get_or_create_owned(&ReasonLabel { reason }))
+            .map(|label| family.get_or_create_owned(&label))
             .collect();
         Self { family, counters }
+    }
+
+    /// Counts one for the `index`th label set.
+    pub fn inc(&self, index: usize) {
+        self.counters[index].inc();
+    }
+
+    /// The sum over every label set.
+    pub fn total(&self) -> u64 {
+        self.counters.iter().map(Counter::get).sum()
+    }
+
+    /// Names the family in `registry`.
+    pub fn register(&self, registry: &mut Registry, name: &str, help: &str) {
+        registry.register(name, help, self.family.clone());
     }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExchangeLabel {
     exchange: &'static str,
+}
+
+/// The label sets of a reason enum's `ALL`, in order.
+pub fn reason_labels(words: impl IntoIterator<Item = &'static str>) -> Vec<ReasonLabel> {
+    words
+        .into_iter()
+        .map(|reason| ReasonLabel { reason })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -125,12 +153,12 @@ pub struct Metrics {
     /// Distinct internal routes in the topic index.
     pub routes: Gauge,
     pub connections_opened: Counter,
-    connections_refused: ByReason,
-    disconnects: ByReason,
-    events_in: Family<ExchangeLabel, Counter>,
-    /// `events_in`'s counter of each exchange, in [`Exchange::ALL`] order: resolved once, so an
-    /// event costs one atomic add, not a lookup.
-    events_in_by_exchange: [Counter; Exchange::ALL.len()],
+    /// By [`Refusal`].
+    connections_refused: CounterSet<ReasonLabel>,
+    /// By [`Disconnect`].
+    disconnects: CounterSet<ReasonLabel>,
+    /// By [`Exchange`].
+    events_in: CounterSet<ExchangeLabel>,
     /// Accepted events that no client can receive (e.g. call events outside the nine).
     pub events_undeliverable: Counter,
     pub deliveries: Counter,
@@ -155,22 +183,19 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let events_in = Family::<ExchangeLabel, Counter>::default();
-        let events_in_by_exchange = Exchange::ALL.map(|exchange| {
-            events_in.get_or_create_owned(&ExchangeLabel {
-                exchange: exchange.name(),
-            })
-        });
         Self {
             connections: Gauge::default(),
             authenticated_connections: Gauge::default(),
             bindings: Gauge::default(),
             routes: Gauge::default(),
             connections_opened: Counter::default(),
-            connections_refused: ByReason::new(Refusal::ALL.iter().map(|r| r.word())),
-            disconnects: ByReason::new(Disconnect::ALL.iter().map(|d| d.word())),
-            events_in,
-            events_in_by_exchange,
+            connections_refused: CounterSet::new(reason_labels(
+                Refusal::ALL.iter().map(|r| r.word()),
+            )),
+            disconnects: CounterSet::new(reason_labels(Disconnect::ALL.iter().map(|d| d.word()))),
+            events_in: CounterSet::new(Exchange::ALL.map(|exchange| ExchangeLabel {
+                exchange: exchange.name(),
+            })),
             events_undeliverable: Counter::default(),
             deliveries: Counter::default(),
             delivery_latency: LatencyHistogram::default(),
@@ -189,20 +214,20 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn event_in(&self, exchange: Exchange) {
-        self.events_in_by_exchange[exchange as usize].inc();
+        self.events_in.inc(exchange as usize);
     }
 
     /// Events taken in, over every exchange.
     pub fn events_in(&self) -> u64 {
-        self.events_in_by_exchange.iter().map(Counter::get).sum()
+        self.events_in.total()
     }
 
     pub fn connection_refused(&self, reason: Refusal) {
-        self.connections_refused.counters[reason as usize].inc();
+        self.connections_refused.inc(reason as usize);
     }
 
     pub fn disconnected(&self, reason: Disconnect) {
-        self.disconnects.counters[reason as usize].inc();
+        self.disconnects.inc(reason as usize);
     }
 
     /// Names every figure in `registry`; the registry renders them from then on.
@@ -297,20 +322,20 @@ impl Metrics {
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
         }
-        registry.register(
+        self.events_in.register(
+            registry,
             "switchyard_events_in",
             "Events accepted from the bus, by exchange",
-            self.events_in.clone(),
         );
-        registry.register(
+        self.connections_refused.register(
+            registry,
             "switchyard_connections_refused",
             "Connections turned away before they became sessions, by reason",
-            self.connections_refused.family.clone(),
         );
-        registry.register(
+        self.disconnects.register(
+            registry,
             "switchyard_disconnects",
             "Websocket sessions ended, by reason",
-            self.disconnects.family.clone(),
         );
         registry.register_with_unit(
             "switchyard_delivery_latency",

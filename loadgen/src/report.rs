@@ -14,6 +14,9 @@ use super::plan::Settings;
 use super::rest_load::{Queried, QueryStats};
 use super::tally::Snapshot;
 
+/// The node's live allocations, in its `/metrics`.
+const HEAP_ALLOCATED: &str = "switchyard_heap_allocated_bytes";
+
 /// Share of the memory a churn added that may stay allocated for the node to count as back.
 pub(crate) const CHURN_MEMORY_TOLERANCE: f64 = 0.10;
 
@@ -167,6 +170,10 @@ pub(crate) struct Churn {
     pub(crate) rss_after_bytes: Option<u64>,
     /// True when at most [`CHURN_MEMORY_TOLERANCE`] of what the churn added is still held.
     pub(crate) memory_back: Option<bool>,
+    /// The node's live allocations before and after (`switchyard_heap_allocated_bytes`, served
+    /// by jemalloc builds): back when the resident memory kept is the allocator's, not a leak.
+    pub(crate) heap_before_bytes: Option<u64>,
+    pub(crate) heap_after_bytes: Option<u64>,
 }
 
 impl Churn {
@@ -195,6 +202,8 @@ impl Churn {
             rss_peak_bytes: peak,
             rss_after_bytes: after.rss_bytes,
             memory_back,
+            heap_before_bytes: before.metric(HEAP_ALLOCATED),
+            heap_after_bytes: after.metric(HEAP_ALLOCATED),
         }
     }
 }
@@ -507,6 +516,14 @@ impl Report {
                     None => "unknown",
                 }
             );
+            if let (Some(before), Some(after)) = (ch.heap_before_bytes, ch.heap_after_bytes) {
+                let _ = writeln!(
+                    out,
+                    "               heap allocated {} → {}",
+                    bytes(before),
+                    bytes(after)
+                );
+            }
         }
         let cpu = &self.cpu;
         let _ = write!(out, "  cpu          load generator {:.1} s", cpu.loadgen_s);

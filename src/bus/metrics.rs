@@ -2,12 +2,11 @@
 //! and dropped, what it holds on the broker, and how the cross-node queries fare.
 
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use switchyard_actors::metrics::ReasonLabel;
+use switchyard_actors::metrics::{CounterSet, ReasonLabel, reason_labels};
 
 use super::messages::DropCause;
 
@@ -19,10 +18,8 @@ pub(crate) struct BusMetrics {
     pub reconnects: Counter,
     /// Event messages taken from the broker.
     pub consumed: Counter,
-    /// Messages on our queue that no part of the node can use, by reason.
-    dropped: Family<ReasonLabel, Counter>,
-    /// `dropped`'s counter of each cause, in [`DropCause::ALL`] order.
-    dropped_by_cause: [Counter; DropCause::ALL.len()],
+    /// Messages on our queue that no part of the node can use, by [`DropCause`].
+    dropped: CounterSet<ReasonLabel>,
     /// Bindings of this node's queue on the event exchanges.
     pub broker_bindings: Gauge,
     /// How long each query of the other nodes took.
@@ -37,18 +34,11 @@ pub(crate) struct BusMetrics {
 
 impl Default for BusMetrics {
     fn default() -> Self {
-        let dropped = Family::<ReasonLabel, Counter>::default();
-        let dropped_by_cause = DropCause::ALL.map(|cause| {
-            dropped.get_or_create_owned(&ReasonLabel {
-                reason: cause.word(),
-            })
-        });
         Self {
             connected: Gauge::default(),
             reconnects: Counter::default(),
             consumed: Counter::default(),
-            dropped,
-            dropped_by_cause,
+            dropped: CounterSet::new(reason_labels(DropCause::ALL.map(DropCause::word))),
             broker_bindings: Gauge::default(),
             // 1 ms to 2 s: a query waits at most QUERY_DEADLINE (1.5 s) for the slowest node.
             remote_queries: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
@@ -61,7 +51,7 @@ impl Default for BusMetrics {
 
 impl BusMetrics {
     pub(crate) fn dropped(&self, cause: DropCause) {
-        self.dropped_by_cause[cause as usize].inc();
+        self.dropped.inc(cause as usize);
     }
 
     /// Names every figure in `registry`.
@@ -111,10 +101,10 @@ impl BusMetrics {
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
         }
-        registry.register(
+        self.dropped.register(
+            registry,
             "switchyard_bus_messages_dropped",
             "Messages from RabbitMQ dropped, by reason",
-            self.dropped.clone(),
         );
         registry.register_with_unit(
             "switchyard_bus_remote_query",

@@ -82,7 +82,7 @@ impl RestMetrics {
 /// The node's registry, and the figures it samples at each scrape.
 pub(super) struct Exposition {
     registry: Registry,
-    pub(super) rest: Arc<RestMetrics>,
+    pub(super) rest: RestMetrics,
     account_sockets: Family<AccountLabel, Gauge>,
     /// One scrape at a time: each refreshes `account_sockets` before rendering.
     scraping: tokio::sync::Mutex<()>,
@@ -95,7 +95,7 @@ impl Exposition {
         if let Some(bus) = bus {
             bus.register(&mut registry);
         }
-        let rest = Arc::new(RestMetrics::new());
+        let rest = RestMetrics::new();
         registry.register(
             "switchyard_rest_requests",
             "REST requests answered, by route and status",
@@ -175,6 +175,24 @@ impl Collector for Sampled {
             "Bytes queued for websocket clients over all sessions.",
             queued,
         )?;
+        if let Some(heap) = crate::heap::read() {
+            let help = "Bytes the node has allocated (jemalloc builds only).";
+            let allocated = i64::try_from(heap.allocated).unwrap_or(i64::MAX);
+            gauge(
+                &mut encoder,
+                "switchyard_heap_allocated_bytes",
+                help,
+                allocated,
+            )?;
+            let help = "Bytes of memory the allocator holds (jemalloc builds only).";
+            let resident = i64::try_from(heap.resident).unwrap_or(i64::MAX);
+            gauge(
+                &mut encoder,
+                "switchyard_heap_resident_bytes",
+                help,
+                resident,
+            )?;
+        }
         let Some(usage) = ProcessUsage::read() else {
             return Ok(());
         };

@@ -69,15 +69,18 @@ pub(crate) async fn serve(
             .refusal()
             .map(|reason| ("503 Service Unavailable", reason));
         let admitted = match refused_now {
-            Some(refused) => Err((refused, Refusal::Draining)),
-            None => admissions
-                .admit(peer.ip())
-                .map_err(|refused| (refusal(refused), refused.reason())),
+            Some(refused) => {
+                options.metrics.connection_refused(Refusal::Draining);
+                Err(refused)
+            }
+            None => admissions.admit(peer.ip()).map_err(|refused| {
+                options.metrics.connection_refused(refused.reason());
+                refusal(refused)
+            }),
         };
         let mut admission = match admitted {
             Ok(admission) => admission,
-            Err(((status, reason), label)) => {
-                options.metrics.connection_refused(label);
+            Err((status, reason)) => {
                 // Over TLS the client could not read a plain answer, and a handshake is what a
                 // full or draining node should not spend: the connection is just closed.
                 if options.tls.is_none() {
