@@ -8,6 +8,7 @@
 //! - [`bus`]: where events come from: the embedded bus, or RabbitMQ (cluster mode).
 //! - [`node`]: starts and stops a whole node; [`lifecycle`]: serving, draining, stopping.
 //! - [`logging`]: the log's format and filter.
+//! - [`heap`]: the allocator's own figures, when the binary's allocator gives them.
 
 // What is public is reachable from here; the rest says pub(crate). Unused dependencies are
 // reported outside unit tests (which do not use every dev-dependency).
@@ -40,5 +41,7 @@ pub use switchyard_actors as actors;
 // library does not use.
 #[cfg(feature = "jemalloc")]
 use tikv_jemalloc_ctl as _;
+#[cfg(feature = "jemalloc")]
+use tikv_jemalloc_sys as _;
 #[cfg(feature = "jemalloc")]
 use tikv_jemallocator as _;

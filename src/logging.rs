@@ -38,15 +38,16 @@ impl fmt::Display for LogFormat {
     }
 }
 
+/// ractor wraps every actor's task in an INFO span (`Actor{id}`). At one actor per socket that
+/// is a slot of the span registry, kept at its peak, and formatted fields per socket, entered
+/// at every poll of the task; the sessions log with their socket's id instead. Whatever the
+/// filter says, those spans are off.
+const RACTOR_SPANS_OFF: &str = "ractor::actor=warn";
+
 /// Installs the node's logger; call once, before the node starts.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        // lapin logs every closed channel as an error, the probe of an absent exchange included;
-        // what matters of its errors reaches the bus link as results, which it logs.
-        .unwrap_or_else(|_| EnvFilter::new("info,lapin=off"));
     let logger = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => logger
@@ -56,9 +57,33 @@ pub fn init(format: LogFormat) {
     }
 }
 
+/// `SWITCHYARD_LOG`, else `RUST_LOG`, else `info`; and ractor's spans off.
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        // lapin logs every closed channel as an error, the probe of an absent exchange included;
+        // what matters of its errors reaches the bus link as results, which it logs.
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=off"))
+        .add_directive(RACTOR_SPANS_OFF.parse().expect("a valid directive"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ractors_actor_spans_are_off_and_the_nodes_lines_are_not() {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let actor = tracing::span!(target: "ractor::actor", tracing::Level::INFO, "Actor");
+            assert!(actor.is_disabled());
+            let ours = tracing::span!(target: "switchyard::ws", tracing::Level::ERROR, "ours");
+            assert!(!ours.is_disabled());
+        });
+    }
 
     #[test]
     fn formats_read_back_what_they_write() {

@@ -29,6 +29,24 @@ fn jemalloc_figures() -> Option<switchyard::heap::HeapFigures> {
     })
 }
 
+/// Hands this thread's jemalloc cache back to the arenas. A tokio worker does it whenever it
+/// runs out of work: a worker that went idle after a surge would otherwise keep the freed objects
+/// of its cache, and with them their pages, resident for good (nothing flushes the cache of a
+/// thread that does not allocate).
+#[cfg(feature = "jemalloc")]
+fn flush_thread_cache() {
+    // SAFETY: "thread.tcache.flush" takes and returns nothing: both pointers null, length 0.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"thread.tcache.flush".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+}
+
 fn main() -> ExitCode {
     #[cfg(feature = "jemalloc")]
     switchyard::heap::set_probe(jemalloc_figures);
@@ -41,7 +59,11 @@ fn main() -> ExitCode {
                 Err(error) => return refuse(&error),
             };
             switchyard::logging::init(settings.log_format);
-            let runtime = match tokio::runtime::Runtime::new() {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            runtime.enable_all();
+            #[cfg(feature = "jemalloc")]
+            runtime.on_thread_park(flush_thread_cache);
+            let runtime = match runtime.build() {
                 Ok(runtime) => runtime,
                 Err(error) => return refuse(&error),
             };

@@ -36,5 +36,6 @@ pub mod protocol;
 pub mod rate_limit;
 pub mod router;
 pub mod session;
+mod shrink;
 pub mod supervisor;
 pub mod topic;

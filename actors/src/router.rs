@@ -25,6 +25,7 @@ use crate::exchange::Exchange;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::protocol::reply;
+use crate::shrink::shrink_when_sparse;
 use crate::topic::TopicTrie;
 
 /// A session as the router knows it: unique for the node's lifetime, in connect order.
@@ -211,6 +212,7 @@ impl Router {
         held.bindings = held.bindings.saturating_sub(1);
         if held.bindings == 0 {
             index.by_session.remove(&session);
+            shrink_when_sparse(&mut index.by_session);
         }
         self.metrics.bindings.dec();
         for &id in &subscription.routes {
@@ -224,6 +226,7 @@ impl Router {
         let Some(held) = index.by_session.remove(&session) else {
             return;
         };
+        shrink_when_sparse(&mut index.by_session);
         self.metrics.bindings.dec_by(held.bindings as i64);
         for id in held.routes {
             self.leave_route(&mut index, session, id);
@@ -235,6 +238,7 @@ impl Router {
             return;
         };
         route.subscribers.remove(&session);
+        shrink_when_sparse(&mut route.subscribers);
         if route.subscribers.is_empty() {
             let route = index.routes.remove(id);
             index.trie.remove(&route.pattern, id);

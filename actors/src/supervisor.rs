@@ -23,6 +23,7 @@ use crate::log_limit::LogLimit;
 use crate::outbox::{CloseReason, Outbox};
 use crate::router::SessionKey;
 use crate::session::{Session, SessionArgs, SessionMsg};
+use crate::shrink::shrink_when_sparse;
 
 /// A failing session is a bug, but one a client might trigger over and over.
 static SESSION_FAILED: LogLimit = LogLimit::new();
@@ -528,5 +529,8 @@ impl SupervisorState {
         }
         self.fabric.router.remove_session(key);
         self.fabric.metrics.connections.dec();
+        shrink_when_sparse(&mut self.sessions);
+        shrink_when_sparse(&mut self.by_actor);
+        shrink_when_sparse(&mut self.by_id);
     }
 }
