@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 use crate::exchange::Exchange;
 
@@ -22,19 +22,24 @@ pub struct ReasonLabel {
 }
 
 /// Defines a reason enum: its variants, `ALL` of them in order (a [`CounterSet`] is indexed by
-/// the variant), and each one's word (its label value).
+/// the variant), and each one's word (its label value). The fabric's reasons are defined here,
+/// the bus's drop causes with it too.
+#[macro_export]
 macro_rules! reasons {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $word:literal,)+ }) => {
+    (
+        $(#[$doc:meta])*
+        $vis:vis $name:ident { $($(#[$vdoc:meta])* $variant:ident => $word:literal,)+ }
+    ) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum $name {
+        $vis enum $name {
             $($(#[$vdoc])* $variant,)+
         }
 
         impl $name {
-            pub const ALL: &[$name] = &[$($name::$variant,)+];
+            $vis const ALL: &[$name] = &[$($name::$variant,)+];
 
-            pub fn word(self) -> &'static str {
+            $vis fn word(self) -> &'static str {
                 match self {
                     $($name::$variant => $word,)+
                 }
@@ -45,7 +50,7 @@ macro_rules! reasons {
 
 reasons! {
     /// Why a websocket session ended (`switchyard_disconnects_total`).
-    Disconnect {
+    pub Disconnect {
         /// The client sent a close frame.
         ClientClosed => "client_closed",
         /// The connection went without a close frame.
@@ -73,7 +78,7 @@ reasons! {
 reasons! {
     /// Why a connection was turned away before it became a session
     /// (`switchyard_connections_refused_total`).
-    Refusal {
+    pub Refusal {
         /// 429: its address holds `max_connections_per_ip` sockets.
         PerAddressLimit => "per_address_limit",
         /// 503: the node holds `max_connections` sockets or `max_handshakes` handshakes.
@@ -132,6 +137,13 @@ where
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExchangeLabel {
     exchange: &'static str,
+}
+
+/// Names each `(name, help, metric)` in `registry`.
+pub fn register_each<M: Metric + Clone>(registry: &mut Registry, metrics: &[(&str, &str, &M)]) {
+    for (name, help, metric) in metrics {
+        registry.register(*name, *help, (*metric).clone());
+    }
 }
 
 /// The label sets of a reason enum's `ALL`, in order.
@@ -254,9 +266,7 @@ impl Metrics {
                 &self.routes,
             ),
         ];
-        for (name, help, gauge) in gauges {
-            registry.register(name, help, gauge.clone());
-        }
+        register_each(registry, &gauges);
         let counters = [
             (
                 "switchyard_connections_opened",
@@ -319,9 +329,7 @@ impl Metrics {
                 &self.account_removed_closes,
             ),
         ];
-        for (name, help, counter) in counters {
-            registry.register(name, help, counter.clone());
-        }
+        register_each(registry, &counters);
         self.events_in.register(
             registry,
             "switchyard_events_in",

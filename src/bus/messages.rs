@@ -142,30 +142,15 @@ pub(crate) struct Dropped {
     pub why: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DropCause {
-    /// An event whose body is not a JSON object.
-    NotJson,
-    /// An event no routing key can be made of.
-    Unroutable,
-    /// Anything else: a bad query, reply or node message, an unknown exchange.
-    Unknown,
-}
-
-impl DropCause {
-    pub(crate) const ALL: [DropCause; 3] = [
-        DropCause::NotJson,
-        DropCause::Unroutable,
-        DropCause::Unknown,
-    ];
-
-    /// The `reason` of `switchyard_bus_messages_dropped_total`.
-    pub(crate) fn word(self) -> &'static str {
-        match self {
-            DropCause::NotJson => "not_json",
-            DropCause::Unroutable => "unroutable",
-            DropCause::Unknown => "unknown",
-        }
+switchyard_actors::reasons! {
+    /// Why a message was dropped (`switchyard_bus_messages_dropped_total`).
+    pub(crate) DropCause {
+        /// An event whose body is not a JSON object.
+        NotJson => "not_json",
+        /// An event no routing key can be made of.
+        Unroutable => "unroutable",
+        /// Anything else: a bad query, reply or node message, an unknown exchange.
+        Unknown => "unknown",
     }
 }
 

@@ -6,7 +6,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use switchyard_actors::metrics::{CounterSet, ReasonLabel, reason_labels};
+use switchyard_actors::metrics::{CounterSet, ReasonLabel, reason_labels, register_each};
 
 use super::messages::DropCause;
 
@@ -38,7 +38,9 @@ impl Default for BusMetrics {
             connected: Gauge::default(),
             reconnects: Counter::default(),
             consumed: Counter::default(),
-            dropped: CounterSet::new(reason_labels(DropCause::ALL.map(DropCause::word))),
+            dropped: CounterSet::new(reason_labels(
+                DropCause::ALL.iter().map(|cause| cause.word()),
+            )),
             broker_bindings: Gauge::default(),
             // 1 ms to 2 s: a query waits at most QUERY_DEADLINE (1.5 s) for the slowest node.
             remote_queries: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
@@ -73,9 +75,7 @@ impl BusMetrics {
                 &self.known_nodes,
             ),
         ];
-        for (name, help, gauge) in gauges {
-            registry.register(name, help, gauge.clone());
-        }
+        register_each(registry, &gauges);
         let counters = [
             (
                 "switchyard_bus_reconnects",
@@ -98,9 +98,7 @@ impl BusMetrics {
                 &self.remote_queries_partial,
             ),
         ];
-        for (name, help, counter) in counters {
-            registry.register(name, help, counter.clone());
-        }
+        register_each(registry, &counters);
         self.dropped.register(
             registry,
             "switchyard_bus_messages_dropped",

@@ -168,29 +168,26 @@ struct Sampled {
 
 impl Collector for Sampled {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let queued = i64::try_from(self.backlog.bytes()).unwrap_or(i64::MAX);
         gauge(
             &mut encoder,
             "switchyard_queued_bytes",
             "Bytes queued for websocket clients over all sessions.",
-            queued,
+            self.backlog.bytes(),
         )?;
         if let Some(heap) = crate::heap::read() {
             let help = "Bytes the node has allocated (jemalloc builds only).";
-            let allocated = i64::try_from(heap.allocated).unwrap_or(i64::MAX);
             gauge(
                 &mut encoder,
                 "switchyard_heap_allocated_bytes",
                 help,
-                allocated,
+                heap.allocated,
             )?;
             let help = "Bytes of memory the allocator holds (jemalloc builds only).";
-            let resident = i64::try_from(heap.resident).unwrap_or(i64::MAX);
             gauge(
                 &mut encoder,
                 "switchyard_heap_resident_bytes",
                 help,
-                resident,
+                heap.resident,
             )?;
         }
         let Some(usage) = ProcessUsage::read() else {
@@ -222,19 +219,20 @@ impl Collector for Sampled {
     }
 }
 
+/// A gauge of `value`, the largest gauge value when it is larger.
 fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    value: i64,
+    value: impl TryInto<i64>,
 ) -> Result<(), std::fmt::Error> {
-    let gauge = ConstGauge::new(value);
+    let gauge = ConstGauge::new(value.try_into().unwrap_or(i64::MAX));
     gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
 }
 
 /// This process's figures from `/proc/self`.
 struct ProcessUsage {
-    resident_bytes: i64,
+    resident_bytes: u64,
     cpu_seconds: f64,
     open_fds: Option<i64>,
     max_fds: Option<i64>,
@@ -251,7 +249,7 @@ impl ProcessUsage {
             .ok()
             .and_then(|(soft, _)| i64::try_from(soft).ok());
         Some(ProcessUsage {
-            resident_bytes: i64::try_from(resident).unwrap_or(i64::MAX),
+            resident_bytes: resident,
             cpu_seconds: cpu,
             open_fds,
             max_fds,
